@@ -1,0 +1,72 @@
+"""The ``neiromatrius`` command: ``devstack`` (the local Supabase stack) and ``run`` (everything)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from . import logs
+
+
+def _devstack_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    for name, help_text in (
+        ("devstack", "run the local Supabase stack (Postgres, /rest/v1, /realtime/v1)"),
+        ("run", "run the whole system locally"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--port", type=int, default=54321, help="gateway port (default 54321)")
+        p.add_argument("--db-port", type=int, default=54322, help="embedded Postgres port (default 54322)")
+        p.add_argument("--data-dir", type=Path, default=Path(".devstack"), help="where the data lives")
+        p.add_argument("--env-file", type=Path, default=Path(".env.local"), help="write URL and keys here")
+        p.add_argument("--migrations", type=Path, default=Path("supabase/migrations"))
+        p.add_argument("--fresh", action="store_true", help="delete the data folder and start over")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="neiromatrius")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _devstack_parser(sub)
+    args = parser.parse_args(argv)
+    logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
+    if args.command in ("devstack", "run"):
+        return _devstack(args)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+def _external_database(db_port: int) -> str | None:
+    """``DATABASE_URL``, unless it names the embedded Postgres itself (a sourced ``.env.local``)."""
+    url = os.environ.get("DATABASE_URL") or None
+    if url is not None and f"@127.0.0.1:{db_port}/" in url:
+        return None
+    return url
+
+
+def _devstack(args: argparse.Namespace) -> int:
+    from .devstack.postgres import PostgresError
+    from .devstack.runner import LocalStack, StackOptions
+
+    options = StackOptions(
+        port=args.port,
+        db_port=args.db_port,
+        data_dir=args.data_dir,
+        env_file=args.env_file,
+        migrations_dir=args.migrations,
+        fresh=args.fresh,
+        database_url=_external_database(args.db_port),
+    )
+    try:
+        asyncio.run(LocalStack(options).serve())
+    except PostgresError as exc:
+        print(f"❌ {exc}\n   Try `neiromatrius devstack --fresh`, or another --db-port.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Start the local stack: Postgres (embedded or given), bootstrap, migrations, then the gateway."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import asyncpg
+import uvicorn
+
+from . import bootstrap, migrations, state
+from .context import Keys, StackContext
+from .gateway import build_gateway
+from .postgres import EmbeddedPostgres
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    port: int = 54321
+    db_port: int = 54322
+    host: str = "127.0.0.1"
+    data_dir: Path = Path(".devstack")
+    env_file: Path | None = Path(".env.local")
+    migrations_dir: Path = Path("supabase/migrations")
+    fresh: bool = False
+    database_url: str | None = None
+
+
+@dataclass(frozen=True)
+class StackEndpoints:
+    url: str
+    anon_key: str
+    service_role_key: str
+    jwt_secret: str
+    database_url: str  # postgresql+asyncpg://…, the checklist's form
+
+    def env(self) -> dict[str, str]:
+        return {
+            "SUPABASE_URL": self.url,
+            "SUPABASE_ANON_KEY": self.anon_key,
+            "SUPABASE_SERVICE_ROLE_KEY": self.service_role_key,
+            "SUPABASE_JWT_SECRET": self.jwt_secret,
+            "DATABASE_URL": self.database_url,
+        }
+
+
+def plain_dsn(url: str) -> str:
+    """``postgresql+asyncpg://…`` → ``postgresql://…``, the form asyncpg and libpq accept."""
+    return url.replace("+asyncpg", "", 1)
+
+
+def _with_user(dsn: str, user: str, password: str) -> str:
+    parts = urlsplit(dsn)
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def write_env_file(path: Path, values: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# Written by `neiromatrius devstack`: the local stack's endpoints and keys."]
+    lines += [f"{key}={value}" for key, value in values.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+
+
+class LocalStack:
+    """Owns what it started: the embedded Postgres (unless ``database_url`` names another one)."""
+
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.data_dir = options.data_dir.resolve()
+        self.postgres: EmbeddedPostgres | None = None
+
+    def prepare(self) -> tuple[state.StackSecrets, str]:
+        """Start Postgres if it is ours; return the secrets and a superuser DSN."""
+        if self.options.fresh and self.data_dir.exists():
+            if self.options.database_url is None:
+                EmbeddedPostgres(self.data_dir / "pg", self.options.db_port).stop()
+            shutil.rmtree(self.data_dir)
+        secrets = state.load_or_create(self.data_dir)
+        if self.options.database_url is not None:
+            return secrets, plain_dsn(self.options.database_url)
+        self.postgres = EmbeddedPostgres(self.data_dir / "pg", self.options.db_port)
+        self.postgres.init(secrets.postgres_password)
+        self.postgres.start()
+        password = quote(secrets.postgres_password, safe="")
+        dsn = f"postgresql://postgres:{password}@127.0.0.1:{self.options.db_port}/postgres"
+        return secrets, dsn
+
+    async def migrate(self, admin_dsn: str, secrets: state.StackSecrets) -> list[migrations.Migration]:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await bootstrap.bootstrap(conn, secrets.authenticator_password)
+            return await migrations.apply(conn, self.options.migrations_dir)
+        finally:
+            await conn.close()
+
+    def endpoints(self, secrets: state.StackSecrets, admin_dsn: str) -> StackEndpoints:
+        return StackEndpoints(
+            url=f"http://{self.options.host}:{self.options.port}",
+            anon_key=secrets.anon_key,
+            service_role_key=secrets.service_role_key,
+            jwt_secret=secrets.jwt_secret,
+            database_url=admin_dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
+        )
+
+    async def serve(self) -> None:
+        secrets, admin_dsn = self.prepare()
+        try:
+            applied = await self.migrate(admin_dsn, secrets)
+            log.info("migrations applied this start: %d", len(applied))
+            from . import realtime, rest
+
+            auth_dsn = _with_user(admin_dsn, "authenticator", secrets.authenticator_password)
+            pool = await asyncpg.create_pool(auth_dsn, min_size=2, max_size=20)
+            keys = Keys(secrets.jwt_secret, secrets.anon_key, secrets.service_role_key)
+            ctx = StackContext(keys=keys, pool=pool, admin_dsn=admin_dsn)
+            app = build_gateway(keys, rest.create(ctx), realtime.create(ctx))
+            endpoints = self.endpoints(secrets, admin_dsn)
+            if self.options.env_file is not None:
+                write_env_file(self.options.env_file, endpoints.env())
+            config = uvicorn.Config(
+                app, host=self.options.host, port=self.options.port, ws="websockets",
+                lifespan="on", log_level="warning", access_log=False,
+            )  # fmt: skip
+            try:
+                await _AnnouncingServer(config, endpoints, self.options.env_file).serve()
+            finally:
+                await pool.close()
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """Print the endpoints only once the port accepts connections, so scripts can wait on it."""
+
+    def __init__(self, config: uvicorn.Config, endpoints: StackEndpoints, env_file: Path | None) -> None:
+        super().__init__(config)
+        self.endpoints = endpoints
+        self.env_file = env_file
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print_banner(self.endpoints, self.env_file)
+
+
+def print_banner(endpoints: StackEndpoints, env_file: Path | None) -> None:
+    out = sys.stdout
+    out.write("Local Supabase stack\n")
+    out.write(f"  API URL           {endpoints.url}  (/rest/v1, /realtime/v1)\n")
+    out.write(f"  anon key          {endpoints.anon_key}\n")
+    out.write(f"  service_role key  {endpoints.service_role_key}\n")
+    out.write(f"  JWT secret        {endpoints.jwt_secret}\n")
+    out.write(f"  DATABASE_URL      {endpoints.database_url}\n")
+    if env_file is not None:
+        out.write(f"  written to        {env_file}\n")
+    out.write("Ready. Ctrl-C stops it.\n")
+    out.flush()

@@ -1,0 +1,37 @@
+"""The local stack's secrets, kept beside its data so keys and passwords survive restarts."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import jwt
+
+
+@dataclass(frozen=True)
+class StackSecrets:
+    jwt_secret: str
+    postgres_password: str
+    authenticator_password: str
+    anon_key: str
+    service_role_key: str
+
+
+def load_or_create(data_dir: Path) -> StackSecrets:
+    path = data_dir / "secrets.json"
+    if path.exists():
+        return StackSecrets(**json.loads(path.read_text(encoding="utf-8")))
+    jwt_secret = secrets.token_urlsafe(48)
+    created = StackSecrets(
+        jwt_secret=jwt_secret,
+        postgres_password=secrets.token_urlsafe(24),
+        authenticator_password=secrets.token_urlsafe(24),
+        anon_key=jwt.api_key("anon", jwt_secret),
+        service_role_key=jwt.api_key("service_role", jwt_secret),
+    )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(asdict(created), indent=2), encoding="utf-8")
+    return created
