@@ -55,6 +55,16 @@ class Stack:
         return jwt.encode(claims, self.jwt_secret, algorithm="HS256")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Against a real Supabase, leave out the tests that drive the local stack's own processes."""
+    if not os.environ.get("SUPABASE_URL"):
+        return
+    local_only = [item for item in items if item.get_closest_marker("local_only")]
+    if local_only:
+        config.hook.pytest_deselected(items=local_only)
+        items[:] = [item for item in items if not item.get_closest_marker("local_only")]
+
+
 def _remote_stack() -> Stack | None:
     names = ("SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_JWT_SECRET", "DATABASE_URL")
     if not os.environ.get("SUPABASE_URL"):

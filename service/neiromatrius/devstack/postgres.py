@@ -27,8 +27,6 @@ max_replication_slots = 20
 max_wal_senders = 20
 max_slot_wal_keep_size = 1GB
 max_connections = 200
-# a test double: a crash may lose the last few milliseconds of commits, never corrupt data
-synchronous_commit = off
 """
 
 

@@ -37,6 +37,7 @@ class DevstackProcess:
     db_port: int = field(default_factory=free_port)
     output: list[str] = field(default_factory=list)
     process: subprocess.Popen[str] | None = None
+    _drainer: threading.Thread = field(init=False, repr=False)
 
     @property
     def env_file(self) -> Path:
@@ -57,7 +58,8 @@ class DevstackProcess:
             cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         ready = threading.Event()
-        threading.Thread(target=self._drain, args=(self.process, ready), daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, args=(self.process, ready), daemon=True)
+        self._drainer.start()
         if not ready.wait(READY_TIMEOUT) or self.process.poll() is not None:
             self.stop()
             raise RuntimeError("devstack did not become ready:\n" + "".join(self.output[-40:]))
@@ -83,5 +85,8 @@ class DevstackProcess:
                 self.process.kill()
                 self.process.wait()
         code = self.process.returncode
+        self._drainer.join(10)  # it ends at EOF, now that the process has exited
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         self.process = None
         return code

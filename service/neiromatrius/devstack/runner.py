@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import socket
 import sys
 from dataclasses import dataclass
@@ -113,6 +114,9 @@ class LocalStack:
         )
 
     async def serve(self) -> None:
+        # uvicorn handles SIGTERM while it serves and re-raises it once it has shut down; a Python
+        # handler turns that (and a SIGTERM during start-up) into SystemExit, so the cleanup runs.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         secrets, admin_dsn = self.prepare()
         try:
             applied = await self.migrate(admin_dsn, secrets)
@@ -120,7 +124,7 @@ class LocalStack:
             from . import realtime, rest
 
             auth_dsn = _with_user(admin_dsn, "authenticator", secrets.authenticator_password)
-            pool = await asyncpg.create_pool(auth_dsn, min_size=2, max_size=20)
+            pool = await asyncpg.create_pool(auth_dsn, min_size=2, max_size=20, reset=_end_transaction)
             keys = Keys(secrets.jwt_secret, secrets.anon_key, secrets.service_role_key)
             ctx = StackContext(keys=keys, pool=pool, admin_dsn=admin_dsn)
             app = build_gateway(keys, rest.create(ctx), realtime.create(ctx))
@@ -128,8 +132,8 @@ class LocalStack:
             if self.options.env_file is not None:
                 write_env_file(self.options.env_file, endpoints.env())
             config = uvicorn.Config(
-                app, host=self.options.host, port=self.options.port, ws="websockets",
-                lifespan="on", log_level="warning", access_log=False,
+                app, host=self.options.host, port=self.options.port, ws="websockets-sansio",
+                lifespan="on", log_level="warning", access_log=False, timeout_graceful_shutdown=5,
             )  # fmt: skip
             try:
                 await _AnnouncingServer(config, endpoints, self.options.env_file).serve()
@@ -142,6 +146,17 @@ class LocalStack:
         if self.postgres is not None:
             self.postgres.stop()
             self.postgres = None
+
+
+async def _end_transaction(conn: asyncpg.Connection) -> None:
+    """The request pool's reset: requests only set transaction-local state, so ending an open
+    transaction is all a returned connection needs (asyncpg's full reset costs a round trip)."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 class _AnnouncingServer(uvicorn.Server):
