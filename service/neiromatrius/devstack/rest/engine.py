@@ -1,0 +1,138 @@
+"""Run one request's SQL in one transaction, the way PostgREST does (Query.hs ``setPgLocals``).
+
+Three round trips besides the pool's own reset: ``BEGIN`` plus every ``set_config`` as one
+simple-protocol script (constants only, written as escaped literals), the request's one
+parameterised statement (a prepared statement asyncpg caches), then ``COMMIT`` or ``ROLLBACK``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+
+import asyncpg
+
+from .catalog import Catalog, Relation
+from .errors import RestError, connection_error, from_pg, pool_timeout
+from .request import ApiRequest
+from .schema_cache import SchemaCache
+from .sqlfrag import ident, literal
+
+log = logging.getLogger(__name__)
+
+#: A check on the result row, run before commit; an error rolls the transaction back.
+RowCheck = Callable[[asyncpg.Record], RestError | None]
+
+ACQUIRE_TIMEOUT = 10.0
+
+
+class Engine:
+    """What every request needs: the schema cache, the request pool and the settings."""
+
+    def __init__(
+        self, cache: SchemaCache, pool: asyncpg.Pool, *, max_rows: int | None, allow_tx_override: bool = True
+    ) -> None:
+        self.cache = cache
+        self.pool = pool
+        self.max_rows = max_rows
+        self.allow_tx_override = allow_tx_override
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.cache.catalog
+
+    async def relation(self, schema: str, name: str) -> Relation | None:
+        rel = self.catalog.relation(schema, name)
+        if rel is None:
+            rel = (await self.cache.refresh()).relation(schema, name)
+        return rel
+
+    async def fresh(self) -> Catalog:
+        return await self.cache.refresh()
+
+    def begin_script(self, req: ApiRequest, *, read_only: bool) -> str:
+        identity = req.identity
+        settings: list[tuple[str, str]] = [("search_path", f"{ident(req.schema)}, {ident('public')}")]
+        settings += self.catalog.role_settings.get(identity.role, ())
+        settings += [
+            ("role", identity.role),
+            ("request.jwt.claims", identity.claims_json),
+            ("request.method", req.method),
+            ("request.path", req.path),
+            ("request.headers", req.headers_json()),
+            ("request.cookies", req.cookies_json()),
+        ]
+        timezone = req.prefs.get("timezone")
+        if timezone is not None and timezone in self.catalog.timezones:
+            settings.append(("timezone", timezone))
+        calls = ", ".join(f"set_config({literal(k)}, {literal(v)}, true)" for k, v in settings)
+        mode = "READ ONLY" if read_only else "READ WRITE"
+        return f"BEGIN ISOLATION LEVEL READ COMMITTED {mode}; SELECT {calls}"
+
+    def wants_rollback(self, req: ApiRequest) -> bool:
+        return self.allow_tx_override and req.prefs.get("tx") == "rollback"
+
+    async def run(
+        self, req: ApiRequest, sql: str, args: Sequence[object], *, read_only: bool, check: RowCheck | None = None
+    ) -> asyncpg.Record:
+        """Execute ``sql`` in the request's transaction and return its one result row."""
+        script = self.begin_script(req, read_only=read_only)
+        try:
+            conn = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT)
+        except TimeoutError as exc:
+            raise pool_timeout() from exc
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # Failing to get a connection (even with a server error such as "shutting down") is PGRST000.
+            raise connection_error(exc) from exc
+        try:
+            return await self._in_transaction(conn, script, sql, args, check, self.wants_rollback(req))
+        except asyncpg.PostgresError as exc:
+            raise from_pg(exc, req.identity.authed) from exc
+        except (OSError, asyncpg.InterfaceError) as exc:
+            raise connection_error(exc) from exc
+        finally:
+            await self._release(conn)
+
+    async def _release(self, conn: asyncpg.pool.PoolConnectionProxy) -> None:
+        """Give the connection back; if its reset fails, asyncpg drops it, and the answer stands."""
+        try:
+            await self.pool.release(conn)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.debug("dropped a connection whose reset failed: %s", exc)
+
+    async def _in_transaction(
+        self,
+        conn: asyncpg.pool.PoolConnectionProxy,
+        script: str,
+        sql: str,
+        args: Sequence[object],
+        check: RowCheck | None,
+        rollback: bool,
+    ) -> asyncpg.Record:
+        try:
+            await conn.execute(script)
+            row = await conn.fetchrow(sql, *args)
+            if row is None:  # the outer SELECT aggregates, so it always yields a row
+                raise RestError(500, "PGRSTX00", "The statement returned no result row")
+            error = check(row) if check is not None else None
+            if error is not None:
+                await conn.execute("ROLLBACK")
+                raise error
+            await conn.execute("ROLLBACK" if rollback else "COMMIT")
+            return row
+        except BaseException:
+            await _abandon(conn)
+            raise
+
+
+async def _abandon(conn: asyncpg.pool.PoolConnectionProxy) -> None:
+    """End a failed transaction so the pool gets the connection back clean (or drops it)."""
+    if conn.is_closed() or not conn.is_in_transaction():
+        return
+    try:
+        await asyncio.shield(conn.execute("ROLLBACK"))
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.CancelledError):
+        with contextlib.suppress(Exception):
+            conn.terminate()

@@ -1,0 +1,76 @@
+"""``/rpc/<function>``: POST with JSON arguments, GET and HEAD with arguments in the query string."""
+
+from __future__ import annotations
+
+import json
+
+from .catalog import Function
+from .engine import Engine
+from .errors import RestError
+from .model import Range
+from .payload import invalid_body, parse_payload
+from .reply import Reply, content_range, out_of_range, range_status
+from .request import ApiRequest
+from .responses import common_headers, content_headers, row_checks
+from .sqlfrag import Params
+from .sqlread import ReadBuilder, Source, limit_offset
+from .sqlresult import body_expression, wrap
+from .sqlrpc import call_source, find_function
+
+
+async def rpc(engine: Engine, req: ApiRequest) -> Reply:
+    if req.method not in ("GET", "HEAD", "POST"):
+        raise RestError(405, "PGRST101", f"Cannot use the {req.method} method on RPC")
+    text, keys = _arguments(req)
+    single_object = req.method == "POST" and req.prefs.get("params") == "single-object"
+    is_post = req.method == "POST"
+    fn = find_function(engine.catalog, req.schema, req.target, keys, is_post=is_post, single_object=single_object)
+    read_only = not is_post or fn.volatility in ("s", "i")
+    params = Params()
+    source_sql = call_source(fn, keys, text, params, single_object=single_object)
+    rows, total, rng = _rows(engine, req, fn, params)
+    body = body_expression(
+        req.media, shape="rows" if fn.shape == "composite" else "scalar", single_value=not fn.returns_set
+    )
+    sql = wrap(
+        rows, body, total=total if req.prefs.count else "NULL::bigint", with_sql=f"WITH pgrst_source AS ({source_sql}) "
+    )
+    row = await engine.run(req, sql, params.values, read_only=read_only, check=row_checks(req))
+    headers = common_headers(req, engine, ("params", "count", "tx", "handling", "timezone"))
+    page, total_rows = int(row["page"]), row["total"]
+    lower, upper = rng.offset, rng.offset + page - 1
+    status = range_status(lower, upper, total_rows)
+    headers["Content-Range"] = content_range(lower, upper, total_rows)
+    if fn.shape == "void":
+        return Reply(204, headers).with_gucs(row["headers"], row["status"])
+    headers.update(content_headers(req))
+    if status == 416:
+        return Reply(416, headers, out_of_range(lower, int(total_rows)).body())
+    payload = b"" if req.method == "HEAD" else str(row["body"]).encode()
+    return Reply(status, headers, payload).with_gucs(row["headers"], row["status"])
+
+
+def _arguments(req: ApiRequest) -> tuple[str, list[str]]:
+    """The arguments as JSON text for PostgreSQL, and their names for overload resolution."""
+    if req.method == "POST":
+        payload = parse_payload(req.body, allow_empty=True)
+        if isinstance(payload.value, list):
+            raise invalid_body()
+        return payload.text, list(payload.keys)
+    args = dict(req.query.rpc_args)
+    return json.dumps(args, ensure_ascii=False), list(args)
+
+
+def _rows(engine: Engine, req: ApiRequest, fn: Function, params: Params) -> tuple[str, str, Range]:
+    rng = req.top_range(engine.max_rows if fn.returns_set else None)
+    if fn.shape != "composite":
+        count = "(SELECT pg_catalog.count(*) FROM pgrst_source)"
+        return f"SELECT pgrst_source.pgrst_scalar FROM pgrst_source{limit_offset(rng)}", count, rng
+    types = {c.name: c.type for c in fn.columns.values()}
+    relation = engine.catalog.relation(*fn.relation) if fn.relation else None
+    source = Source("pgrst_source", fn.name, types, relation)
+    level = ReadBuilder(engine.catalog, req.query, params).level(source, req.query.select, (), [])
+    order = f" ORDER BY {level.order}" if level.order else ""
+    rows = f"SELECT {', '.join(level.columns)} FROM {level.from_clause(source)}{order}{limit_offset(rng)}"
+    count = f"(SELECT pg_catalog.count(*) FROM {level.from_clause(source, count_only=True)})"
+    return rows, count, rng
