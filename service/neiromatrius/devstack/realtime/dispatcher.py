@@ -1,0 +1,143 @@
+"""From committed transactions to ``postgres_changes`` pushes, one change at a time, in commit order.
+
+Per change: the matching bindings (table, action, and joined before the commit), one query that
+renders the values and evaluates every filter, one RLS check per distinct set of claims, then one
+payload per (readable columns, ``select``) shared by every subscriber it fits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from .catalog import Catalog, ColumnInfo, TableInfo
+from .changes import Change, ChangeFeed, Transaction
+from .render import Rendered, present, render
+from .rls import role_of, row_visible
+from .serializers import RawJSON, dumps
+from .subscriptions import Binding, Listener, Registry
+
+log = logging.getLogger(__name__)
+
+
+def commit_timestamp(moment: datetime) -> str:
+    """Realtime's ``YYYY-MM-DD"T"HH24:MI:SS.MS"Z"`` in UTC (milliseconds, truncated)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _object(columns: list[ColumnInfo], values: dict[str, str]) -> RawJSON:
+    return RawJSON("{" + ",".join(f"{json.dumps(c.name)}:{values[c.name]}" for c in columns if c.name in values) + "}")
+
+
+def build_data(
+    change: Change,
+    table: TableInfo,
+    rendered: Rendered,
+    readable: frozenset[str],
+    select: tuple[str, ...] | None,
+    committed: datetime,
+) -> RawJSON:
+    """The ``data`` of a postgres_changes push, for one role and column selection."""
+    wanted = readable if select is None else readable & (set(select) | set(table.primary_key))
+    columns = [c for c in table.columns if c.name in wanted]
+    errors: list[str] | None = None
+    if not table.primary_key:
+        errors = ["Error 400: Bad Request, no primary key"]
+    elif not set(table.primary_key) <= readable:
+        errors = ["Error 401: Unauthorized"]
+    data: dict[str, Any] = {
+        "schema": table.schema,
+        "table": table.name,
+        "commit_timestamp": commit_timestamp(committed),
+        "type": change.action,
+        "errors": errors,
+        "columns": [{"name": c.name, "type": c.typname} for c in columns],
+    }
+    if change.action in ("INSERT", "UPDATE"):
+        # An unchanged TOASTed value is absent from the new tuple; a full old row still has it.
+        data["record"] = _object(columns, {**rendered.old, **rendered.new} if change.old_full else rendered.new)
+    if change.action == "UPDATE":
+        if change.old is not None:
+            data["old_record"] = _object(columns, rendered.old)
+        else:  # the key did not change, so the identity is the new row's key
+            identity = {c.name for c in change.relation.columns if c.is_key}
+            data["old_record"] = _object([c for c in columns if c.name in identity], rendered.new)
+    elif change.action == "DELETE":
+        kept = [c for c in columns if c.name in table.primary_key] if table.rls else columns
+        data["old_record"] = _object(kept, rendered.old)
+    return RawJSON(dumps(data))
+
+
+def _claims_key(claims: dict[str, Any]) -> str:
+    return json.dumps(claims, sort_keys=True)
+
+
+class Dispatcher:
+    def __init__(self, pool: asyncpg.Pool, feed: ChangeFeed, registry: Registry) -> None:
+        self.pool = pool
+        self.feed = feed
+        self.registry = registry
+        self.catalog = Catalog(pool)
+
+    async def run(self) -> None:
+        while True:
+            transaction = await self.feed.transactions.get()
+            for change in transaction.changes:
+                try:
+                    await self._dispatch(change, transaction)
+                except Exception:  # one bad change must not stop the feed for everyone
+                    relation = change.relation
+                    log.exception("could not dispatch a change of %s.%s", relation.schema, relation.name)
+            self.feed.delivered(transaction)
+
+    async def _dispatch(self, change: Change, transaction: Transaction) -> None:
+        relation = change.relation
+        targets = [
+            (listener, bindings)
+            for listener, bindings in self.registry.matching(relation.schema, relation.name, change.action)
+            if transaction.commit_lsn >= listener.since_lsn
+        ]
+        if not targets:
+            return
+        table = await self.catalog.table(relation)
+        filters = {f for _, bindings in targets for b in bindings for f in b.filters}
+        rendered = await render(self.pool, change, table, filters)
+        passing = [
+            (listener, kept)
+            for listener, bindings in targets
+            if (kept := [b for b in bindings if all(rendered.matches[f] for f in b.filters)])
+        ]
+        if not passing:
+            return
+        visible = await self._visibility(change, table, [listener for listener, _ in passing])
+        payloads: dict[tuple[frozenset[str], tuple[str, ...] | None], RawJSON] = {}
+        for listener, bindings in passing:
+            if visible is not None and not visible[_claims_key(listener.claims)]:
+                continue
+            readable = await self.catalog.readable(relation, role_of(listener.claims))
+            for select, group in _by_select(bindings).items():
+                key = (readable, select)
+                if key not in payloads:
+                    payloads[key] = build_data(change, table, rendered, readable, select, transaction.commit_time)
+                listener.deliver("postgres_changes", {"ids": [b.id for b in group], "data": payloads[key]})
+
+    async def _visibility(self, change: Change, table: TableInfo, listeners: list[Listener]) -> dict[str, bool] | None:
+        """Per distinct claims, whether the row is visible now; None when no check applies."""
+        if not table.rls or change.action == "DELETE" or not table.primary_key:
+            return None
+        key = present(change, change.new, key_only=False)
+        distinct = {_claims_key(listener.claims): listener.claims for listener in listeners}
+        results = await asyncio.gather(*(row_visible(self.pool, table, key, claims) for claims in distinct.values()))
+        return dict(zip(distinct, results, strict=True))
+
+
+def _by_select(bindings: list[Binding]) -> dict[tuple[str, ...] | None, list[Binding]]:
+    groups: dict[tuple[str, ...] | None, list[Binding]] = {}
+    for binding in bindings:
+        groups.setdefault(binding.select, []).append(binding)
+    return groups
