@@ -54,9 +54,7 @@ class DevstackProcess:
             "--migrations", str(self.migrations_dir), *extra,
         ]  # fmt: skip
         self.output = []
-        self.process = subprocess.Popen(
-            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
+        self.process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         ready = threading.Event()
         self._drainer = threading.Thread(target=self._drain, args=(self.process, ready), daemon=True)
         self._drainer.start()
