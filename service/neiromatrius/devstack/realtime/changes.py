@@ -19,6 +19,7 @@ import os
 import secrets
 import struct
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -73,16 +74,24 @@ class ChangeFeed:
 
     async def start(self) -> None:
         """Create the slot and start streaming; changes committed from now on are delivered."""
+        await self._connect_with(self._first_stream)
+        self._task = asyncio.create_task(self._run(), name="realtime change feed")
+
+    async def _connect_with(self, prepare: Callable[[ReplicationConnection], Awaitable[None]]) -> ReplicationConnection:
+        """A replication connection made ready by ``prepare``, or closed again if that fails."""
         conn = await ReplicationConnection.connect(self.dsn, "neiromatrius realtime")
         try:
-            await self._drop_stale_slots(conn)
-            await self._create_slot(conn)
-            await self._start_streaming(conn)
+            await prepare(conn)
         except BaseException:
             conn.close()
             raise
         self._conn = conn
-        self._task = asyncio.create_task(self._run(), name="realtime change feed")
+        return conn
+
+    async def _first_stream(self, conn: ReplicationConnection) -> None:
+        await self._drop_stale_slots(conn)
+        await self._create_slot(conn)
+        await self._start_streaming(conn)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -155,18 +164,14 @@ class ChangeFeed:
                 attempt += 1
 
     async def _reconnect(self) -> ReplicationConnection:
-        conn = await ReplicationConnection.connect(self.dsn, "neiromatrius realtime")
-        try:
-            exists = await conn.query(f"select 1 from pg_replication_slots where slot_name = '{self.slot}'")
-            if not exists:
-                log.error("replication slot %s vanished; changes since it went are lost", self.slot)
-                await self._create_slot(conn)
-            await self._start_streaming(conn)
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
-        return conn
+        return await self._connect_with(self._resume_stream)
+
+    async def _resume_stream(self, conn: ReplicationConnection) -> None:
+        exists = await conn.query(f"select 1 from pg_replication_slots where slot_name = '{self.slot}'")
+        if not exists:
+            log.error("replication slot %s vanished; changes since it went are lost", self.slot)
+            await self._create_slot(conn)
+        await self._start_streaming(conn)
 
     async def _close_connection(self) -> None:
         conn, self._conn = self._conn, None
