@@ -1,0 +1,165 @@
+"""``SupabaseMessageStore``: the ``MessageStore`` port over supabase-py (PostgREST RPCs and selects)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+from postgrest import APIError
+from supabase import AsyncClient
+
+from ..core.models import (
+    ClaimedMessage,
+    ContextMessage,
+    DeliveryAttempt,
+    DeliveryJob,
+    IncomingMessage,
+    Intake,
+    MessageState,
+    MessageView,
+    Triage,
+    Usage,
+)
+from ..errors import LeaseLost, NotFound, StoreError, StoreUnavailable
+
+# PostgREST's own codes for "the database is not there" and SQLSTATE classes that mean the same.
+_UNAVAILABLE_CODES = {"PGRST000", "PGRST001", "PGRST002", "PGRST003", "502", "503", "504", "520"}
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+def _translate(exc: Exception, what: str) -> StoreError:
+    if isinstance(exc, httpx.TransportError):
+        return StoreUnavailable(f"{what}: Supabase unreachable ({type(exc).__name__})")
+    if isinstance(exc, APIError):
+        code = exc.code or ""
+        if code in _UNAVAILABLE_CODES or code.startswith(_UNAVAILABLE_SQLSTATE_CLASSES):
+            return StoreUnavailable(f"{what}: database unavailable ({code})")
+        return StoreError(f"{what}: {code} {exc.message}")
+    return StoreError(f"{what}: {type(exc).__name__}")
+
+
+class SupabaseMessageStore:
+    """Every write is one RPC (one transaction); see supabase/migrations for the functions."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def _rpc(self, name: str, params: dict[str, Any]) -> Any:
+        try:
+            response = await self._client.rpc(name, params).execute()
+        except (APIError, httpx.HTTPError) as exc:
+            raise _translate(exc, name) from exc
+        return response.data
+
+    async def ping(self) -> None:
+        if await self._rpc("health_check", {}) is not True:
+            raise StoreUnavailable("health_check did not answer true")
+
+    async def intake(self, message: IncomingMessage) -> Intake:
+        data = await self._rpc(
+            "intake_message",
+            {
+                "p_client_id": message.client_id,
+                "p_platform": message.platform,
+                "p_chat_id": message.chat_id,
+                "p_content": message.content,
+                "p_webhook_url": message.webhook_url,
+                "p_idempotency_key": message.idempotency_key,
+                "p_platform_message_id": message.platform_message_id,
+                "p_fingerprint": message.fingerprint,
+            },
+        )
+        return Intake.model_validate(data)
+
+    async def get(self, message_id: str) -> MessageView:
+        data = await self._rpc("get_message", {"p_id": message_id})
+        if not data:
+            raise NotFound(f"no message {message_id}")
+        return MessageView.model_validate(data)
+
+    async def claim(self, worker: str, limit: int, lease_seconds: float, max_attempts: int) -> list[ClaimedMessage]:
+        rows = await self._rpc(
+            "claim_messages",
+            {"p_worker": worker, "p_limit": limit, "p_lease_seconds": lease_seconds, "p_max_attempts": max_attempts},
+        )
+        return [ClaimedMessage.model_validate(row) for row in rows or []]
+
+    async def extend_lease(self, message_id: str, worker: str, lease_seconds: float) -> bool:
+        params = {"p_message_id": message_id, "p_worker": worker, "p_lease_seconds": lease_seconds}
+        return bool(await self._rpc("extend_lease", params))
+
+    async def context(self, message: ClaimedMessage, limit: int) -> list[ContextMessage]:
+        try:
+            response = await (
+                self._client.table("messages")
+                .select("direction,content")
+                .eq("conversation_id", message.conversation_id)
+                .neq("id", message.id)
+                # Earlier messages, and every reply so far (replies only ever answer earlier messages).
+                .or_(f'direction.eq.outbound,created_at.lt."{message.created_at.isoformat()}"')
+                .order("created_at", desc=True)
+                .limit(limit)
+                .execute()
+            )
+        except (APIError, httpx.HTTPError) as exc:
+            raise _translate(exc, "context") from exc
+        rows: list[Any] = list(response.data or [])
+        rows.reverse()
+        return [
+            ContextMessage(role="user" if row["direction"] == "inbound" else "assistant", content=str(row["content"]))
+            for row in rows
+        ]
+
+    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> str:
+        data = await self._rpc(
+            "complete_message",
+            {
+                "p_message_id": message_id,
+                "p_worker": worker,
+                "p_state": state.value,
+                "p_reply": triage.reply,
+                "p_classification": triage.classification.model_dump(mode="json"),
+                "p_usage": triage.usage.model_dump(mode="json"),
+            },
+        )
+        status = data.get("status")
+        if status in ("completed", "already_done"):
+            return str(data["reply_id"])
+        if status == "not_found":
+            raise NotFound(f"no message {message_id}")
+        raise LeaseLost(f"message {message_id} is held by another worker")
+
+    async def finish_without_reply(
+        self, message_id: str, worker: str, state: MessageState, error: str, usage: Usage | None
+    ) -> None:
+        params = {"p_message_id": message_id, "p_worker": worker, "p_state": state.value, "p_error": error}
+        data = await self._rpc("finish_message", params)
+        if data.get("status") != "finished":
+            raise LeaseLost(f"message {message_id} is held by another worker")
+
+    async def release(self, message_id: str, worker: str) -> None:
+        await self._rpc("release_message", {"p_message_id": message_id, "p_worker": worker})
+
+    async def claim_deliveries(self, worker: str, limit: int, lease_seconds: float) -> list[DeliveryJob]:
+        rows = await self._rpc(
+            "claim_deliveries", {"p_worker": worker, "p_limit": limit, "p_lease_seconds": lease_seconds}
+        )
+        return [DeliveryJob.model_validate(row) for row in rows or []]
+
+    async def record_delivery(
+        self, job: DeliveryJob, worker: str, attempt: DeliveryAttempt, next_attempt_at: datetime | None
+    ) -> None:
+        await self._rpc(
+            "record_delivery",
+            {
+                "p_reply_id": job.reply_id,
+                "p_worker": worker,
+                "p_outcome": attempt.outcome.value,
+                "p_webhook_id": attempt.webhook_id,
+                "p_status_code": attempt.status_code,
+                "p_error": attempt.error,
+                "p_duration_ms": attempt.duration_ms,
+                "p_next_attempt_at": next_attempt_at.isoformat() if next_attempt_at else None,
+            },
+        )

@@ -1,0 +1,132 @@
+"""Settings: the only reader of the environment (and of ``.env`` for local work)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .errors import ConfigError
+
+DEFAULT_CATEGORIES = (
+    "sales",
+    "pricing",
+    "order_status",
+    "technical_support",
+    "billing",
+    "refund",
+    "complaint",
+    "feedback",
+    "greeting",
+    "other",
+)
+
+
+def _split_list(value: Any) -> Any:
+    """A JSON array (``["a","b"]``) or a comma-separated string (``a, b``)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    supabase_url: str = Field(pattern=r"^https?://")
+    supabase_service_role_key: SecretStr
+    supabase_anon_key: SecretStr | None = None
+    database_url: str | None = Field(default=None, pattern=r"^postgresql\+asyncpg://")
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = Field(default="https://api.openai.com/v1", pattern=r"^https?://")
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout_seconds: float = Field(default=30.0, gt=0)
+    openai_max_retries: int = Field(default=3, ge=0, le=10)
+    openai_max_completion_tokens: int = Field(default=800, ge=64)
+
+    secret_key: SecretStr
+    webhook_secret: SecretStr | None = None  # whsec_<base64>; derived from SECRET_KEY when unset
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    redis_url: str | None = None
+    telegram_bot_token: SecretStr | None = None
+    telegram_enabled: bool = False
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    intake_api_key: SecretStr | None = None
+    reply_wait_seconds: float = Field(default=25.0, ge=0, le=120)
+    max_content_chars: int = Field(default=4000, ge=1)
+    max_body_bytes: int = Field(default=65536, ge=1024)
+    allow_private_webhooks: bool = False
+
+    categories: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CATEGORIES
+    context_max_messages: int = Field(default=20, ge=1)
+    context_max_tokens: int = Field(default=2000, ge=100)
+
+    listener_concurrency: int = Field(default=4, ge=1, le=256)
+    lease_seconds: float = Field(default=60.0, gt=0)
+    sweep_interval_seconds: float = Field(default=5.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0)
+    delivery_poll_seconds: float = Field(default=1.0, gt=0)  # how soon a due retry is noticed
+    # Delays before each retry, after the first (immediate) attempt: Svix's production schedule.
+    webhook_retry_schedule: Annotated[tuple[float, ...], NoDecode] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _categories(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("whsec_"):
+            raise ValueError("must start with whsec_ (Standard Webhooks secret format)")
+        return value
+
+    @field_validator("categories")
+    @classmethod
+    def _categories_valid(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError("must be a non-empty list without repeats")
+        return value
+
+    def derived_secret(self, purpose: str) -> bytes:
+        """A key for one purpose, derived from ``SECRET_KEY`` so one secret serves them all."""
+        return hmac.new(self.secret_key.get_secret_value().encode(), purpose.encode(), hashlib.sha256).digest()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment; a wrong value becomes one ``ConfigError`` naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        message = "is required" if first["type"] == "missing" else first["msg"].removeprefix("Value error, ")
+        raise ConfigError(variable, message) from None

@@ -1,0 +1,139 @@
+"""Plain domain models: what comes in, what is stored, what the model answers, what goes out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MessageState(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    ANSWERED = "answered"
+    HANDOFF = "handoff"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (MessageState.ANSWERED, MessageState.HANDOFF, MessageState.FAILED)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class IncomingMessage(Model):
+    """A customer's message as accepted at the edge (already validated)."""
+
+    client_id: str
+    platform: str
+    chat_id: str
+    content: str
+    webhook_url: str | None = None
+    idempotency_key: str | None = None
+    platform_message_id: str | None = None
+    fingerprint: str | None = None  # a hash of the request, to tell a retry from a reused key
+
+
+class Intake(Model):
+    """What the intake RPC answers: the stored message (new, or the one a retry refers to)."""
+
+    id: str
+    conversation_id: str
+    state: MessageState
+    created: bool
+    conflict: bool = False  # the idempotency key was used before with a different request
+
+
+class Classification(Model):
+    category: str
+    intent: str
+    sentiment: Literal["positive", "neutral", "negative"]
+    urgency: Literal["low", "normal", "high", "critical"]
+    language: str
+    confidence: float = Field(ge=0, le=1)
+    needs_human: bool
+
+
+class Usage(Model):
+    model: str
+    prompt_version: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: int = 0
+
+
+class Triage(Model):
+    """One model call's result: the classification and the reply to send."""
+
+    classification: Classification
+    reply: str
+    usage: Usage
+
+
+class ContextMessage(Model):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class ClaimedMessage(Model):
+    """An inbound message this worker holds a lease on."""
+
+    id: str
+    conversation_id: str
+    client_id: str
+    platform: str
+    chat_id: str
+    content: str
+    attempts: int
+    created_at: datetime
+
+
+class MessageView(Model):
+    """A message as the API shows it: state, and the classification and reply once they exist."""
+
+    id: str
+    conversation_id: str
+    state: MessageState
+    classification: Classification | None = None
+    response: str | None = None
+    model: str | None = None
+    last_error: str | None = None
+
+
+class DeliveryJob(Model):
+    """A reply due for delivery, claimed with a lease."""
+
+    reply_id: str
+    message_id: str
+    conversation_id: str
+    client_id: str
+    platform: str
+    chat_id: str
+    webhook_url: str | None
+    content: str
+    classification: Classification | None
+    attempt: int  # 1 for the first attempt
+    created_at: datetime
+
+
+class DeliveryOutcome(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"  # failed now; try again later
+    FAILED = "failed"  # failed for good (attempts exhausted, blocked destination)
+    STOPPED = "stopped"  # the receiver said 410 Gone
+
+
+class DeliveryAttempt(Model):
+    """One try at delivering a reply, as recorded in the delivery log."""
+
+    outcome: DeliveryOutcome
+    webhook_id: str
+    url: str | None
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int = 0
+    retry_after: float | None = None  # the receiver's Retry-After, in seconds

@@ -1,0 +1,100 @@
+"""The ports: what the use cases need from the outside world, as Protocols. Adapters implement them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from .models import (
+    ClaimedMessage,
+    ContextMessage,
+    DeliveryAttempt,
+    DeliveryJob,
+    IncomingMessage,
+    Intake,
+    MessageState,
+    MessageView,
+    Triage,
+    Usage,
+)
+
+
+class MessageStore(Protocol):
+    """The database as a queue: intake, leases, completion, delivery bookkeeping (Supabase RPCs)."""
+
+    async def ping(self) -> None:
+        """Return when the database answers; raise ``StoreUnavailable`` otherwise."""
+
+    async def intake(self, message: IncomingMessage) -> Intake: ...
+
+    async def get(self, message_id: str) -> MessageView:
+        """Raise ``NotFound`` for an unknown id."""
+        ...
+
+    async def claim(self, worker: str, limit: int, lease_seconds: float, max_attempts: int) -> list[ClaimedMessage]:
+        """Lease up to ``limit`` messages: oldest first, at most one per conversation."""
+        ...
+
+    async def extend_lease(self, message_id: str, worker: str, lease_seconds: float) -> bool:
+        """Keep the lease while working; False when it was lost to another worker."""
+        ...
+
+    async def context(self, message: ClaimedMessage, limit: int) -> list[ContextMessage]:
+        """The conversation's messages before ``message``, oldest first, at most ``limit``."""
+        ...
+
+    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> str:
+        """Store classification + reply + state in one transaction; return the reply id.
+
+        Raise ``LeaseLost`` when another worker holds the message now.
+        """
+        ...
+
+    async def finish_without_reply(
+        self, message_id: str, worker: str, state: MessageState, error: str, usage: Usage | None
+    ) -> None:
+        """Hand the message to a human or fail it, keeping the reason (and the model's usage, if any)."""
+        ...
+
+    async def release(self, message_id: str, worker: str) -> None:
+        """Give the lease back (on shutdown) so another worker takes the message at once."""
+        ...
+
+    async def claim_deliveries(self, worker: str, limit: int, lease_seconds: float) -> list[DeliveryJob]:
+        """Lease replies whose next delivery attempt is due."""
+        ...
+
+    async def record_delivery(
+        self, job: DeliveryJob, worker: str, attempt: DeliveryAttempt, next_attempt_at: datetime | None
+    ) -> None:
+        """Log the attempt and set the reply's delivery state (retry at ``next_attempt_at`` if given)."""
+        ...
+
+
+class Responder(Protocol):
+    """Classifies a message and writes the reply in one call.
+
+    Raises ``UnusableAnswer`` (refusal, truncated, invalid), ``ModelQuotaExceeded`` or ``ModelUnavailable``.
+    """
+
+    async def respond(self, message: ClaimedMessage, context: list[ContextMessage]) -> Triage: ...
+
+
+class Deliverer(Protocol):
+    """Makes one delivery attempt; never raises for the receiver's failures, it reports them."""
+
+    async def deliver(self, job: DeliveryJob) -> DeliveryAttempt: ...
+
+
+class UrlGuard(Protocol):
+    """Decides whether a webhook URL may be accepted at intake (raise ``InputError`` if not)."""
+
+    async def check(self, url: str) -> None: ...
+
+
+class ReplyWaiter(Protocol):
+    """Learns from the change feed that a message reached a final state."""
+
+    async def wait(self, message_id: str, within: float) -> bool:
+        """True when the message is (or becomes within ``within`` seconds) answered, handed off or failed."""
+        ...

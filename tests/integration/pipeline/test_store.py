@@ -1,0 +1,244 @@
+"""The pipeline's SQL functions through SupabaseMessageStore (supabase-py → PostgREST → Postgres)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from neiromatrius.adapters.supabase_store import SupabaseMessageStore
+from neiromatrius.core.models import (
+    Classification,
+    DeliveryAttempt,
+    DeliveryOutcome,
+    IncomingMessage,
+    MessageState,
+    Triage,
+    Usage,
+)
+from neiromatrius.errors import LeaseLost, NotFound
+
+pytestmark = pytest.mark.usefixtures("worker_queue_clear")
+
+Make = Callable[..., IncomingMessage]
+
+
+def triage(reply: str = "Здравствуйте! Чем могу помочь?", needs_human: bool = False) -> Triage:
+    return Triage(
+        classification=Classification(
+            category="greeting", intent="say_hello", sentiment="positive", urgency="low", language="ru",
+            confidence=0.9, needs_human=needs_human,
+        ),
+        reply=reply,
+        usage=Usage(model="test-model", prompt_version="v-test", prompt_tokens=12, completion_tokens=7, latency_ms=42),
+    )  # fmt: skip
+
+
+async def test_intake_stores_client_conversation_and_pending_message(
+    store: SupabaseMessageStore, incoming: Make, db: asyncpg.Connection, client_id: str
+) -> None:
+    intake = await store.intake(incoming(webhook_url="https://example.com/hook"))
+
+    assert intake.created and not intake.conflict and intake.state is MessageState.PENDING
+    row = await db.fetchrow(
+        "select m.*, c.platform, c.chat_id, c.webhook_url from messages m join conversations c"
+        " on c.id = m.conversation_id where m.id = $1",
+        intake.id,
+    )
+    assert row is not None
+    assert (row["client_id"], row["direction"], row["state"], row["attempts"]) == (client_id, "inbound", "pending", 0)
+    assert (row["platform"], row["chat_id"], row["webhook_url"]) == ("test", "chat-1", "https://example.com/hook")
+    assert str(row["conversation_id"]) == intake.conversation_id
+
+
+async def test_same_chat_is_one_conversation_and_other_clients_get_their_own(
+    store: SupabaseMessageStore, incoming: Make, db: asyncpg.Connection
+) -> None:
+    first = await store.intake(incoming("one"))
+    second = await store.intake(incoming("two"))
+    other_client = f"{first.id[:8]}-other"
+    try:
+        other = await store.intake(incoming("three", client_id=other_client))
+        assert first.conversation_id == second.conversation_id
+        assert other.conversation_id != first.conversation_id  # same platform + chat id, another client
+    finally:
+        await db.execute("delete from clients where id = $1", other_client)
+
+
+async def test_idempotency_key_returns_the_first_message_and_flags_a_different_body(
+    store: SupabaseMessageStore, incoming: Make, db: asyncpg.Connection, client_id: str
+) -> None:
+    first = await store.intake(incoming(idempotency_key="key-00000001", fingerprint="f1"))
+    retry = await store.intake(incoming(idempotency_key="key-00000001", fingerprint="f1"))
+    reused = await store.intake(incoming("something else", idempotency_key="key-00000001", fingerprint="f2"))
+
+    assert (retry.id, retry.created, retry.conflict) == (first.id, False, False)
+    assert (reused.id, reused.created, reused.conflict) == (first.id, False, True)
+    assert await db.fetchval("select count(*) from messages where client_id = $1", client_id) == 1
+
+
+async def test_concurrent_retries_with_one_key_store_one_message(
+    store: SupabaseMessageStore, incoming: Make, db: asyncpg.Connection, client_id: str
+) -> None:
+    message = incoming(idempotency_key="key-concurrent", fingerprint="f")
+    results = await asyncio.gather(*(store.intake(message) for _ in range(10)))
+
+    assert len({r.id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert await db.fetchval("select count(*) from messages where client_id = $1", client_id) == 1
+
+
+async def test_platform_message_id_deduplicates_within_the_conversation(
+    store: SupabaseMessageStore, incoming: Make
+) -> None:
+    first = await store.intake(incoming(platform_message_id="1001", fingerprint="f"))
+    again = await store.intake(incoming(platform_message_id="1001", fingerprint="f"))
+    elsewhere = await store.intake(incoming(platform_message_id="1001", chat_id="chat-2", fingerprint="f"))
+
+    assert again.id == first.id and not again.created
+    assert elsewhere.id != first.id and elsewhere.created
+
+
+async def test_claim_takes_the_oldest_message_of_each_conversation_only(
+    store: SupabaseMessageStore, incoming: Make
+) -> None:
+    a1 = await store.intake(incoming("a1", chat_id="a"))
+    await store.intake(incoming("a2", chat_id="a"))
+    b1 = await store.intake(incoming("b1", chat_id="b"))
+
+    claimed = await store.claim("w1", 10, 30, 3)
+    assert [m.id for m in claimed] == [a1.id, b1.id]
+    assert all(m.attempts == 1 for m in claimed)
+    assert await store.claim("w2", 10, 30, 3) == []  # a2 waits until a1 is finished
+
+
+async def test_next_message_of_a_conversation_is_claimable_once_the_first_is_done(
+    store: SupabaseMessageStore, incoming: Make
+) -> None:
+    await store.intake(incoming("a1"))
+    a2 = await store.intake(incoming("a2"))
+    [first] = await store.claim("w1", 10, 30, 3)
+    await store.complete(first.id, "w1", triage(), MessageState.ANSWERED)
+
+    [second] = await store.claim("w2", 10, 30, 3)
+    assert second.id == a2.id
+    context = await store.context(second, 20)
+    assert [(c.role, c.content) for c in context] == [("user", "a1"), ("assistant", "Здравствуйте! Чем могу помочь?")]
+
+
+async def test_concurrent_claims_never_share_a_message(store: SupabaseMessageStore, incoming: Make) -> None:
+    for i in range(20):
+        await store.intake(incoming(f"m{i}", chat_id=f"chat-{i}"))
+
+    batches = await asyncio.gather(*(store.claim(f"w{i}", 3, 30, 3) for i in range(8)))
+    ids = [m.id for batch in batches for m in batch]
+    assert len(ids) == len(set(ids)) == 20
+
+
+async def test_an_expired_lease_is_taken_over_and_the_old_worker_is_fenced_off(
+    store: SupabaseMessageStore, incoming: Make
+) -> None:
+    intake = await store.intake(incoming())
+    [mine] = await store.claim("w1", 1, 0, 3)  # a lease that has already run out
+
+    [theirs] = await store.claim("w2", 1, 30, 3)
+    assert theirs.id == intake.id and theirs.attempts == 2
+    assert not await store.extend_lease(intake.id, "w1", 30)
+    with pytest.raises(LeaseLost):
+        await store.complete(mine.id, "w1", triage(), MessageState.ANSWERED)
+    await store.complete(theirs.id, "w2", triage(), MessageState.ANSWERED)
+    assert (await store.get(intake.id)).state is MessageState.ANSWERED
+
+
+async def test_a_message_whose_workers_keep_dying_is_failed_after_max_attempts(
+    store: SupabaseMessageStore, incoming: Make
+) -> None:
+    intake = await store.intake(incoming())
+    for _ in range(2):
+        assert len(await store.claim("w", 1, 0, 2)) == 1
+    assert await store.claim("w", 1, 0, 2) == []
+
+    view = await store.get(intake.id)
+    assert view.state is MessageState.FAILED
+    assert view.last_error == "lease expired after 2 attempts"
+
+
+async def test_complete_writes_classification_reply_and_state_in_one_go_and_only_once(
+    store: SupabaseMessageStore, incoming: Make, db: asyncpg.Connection
+) -> None:
+    intake = await store.intake(incoming())
+    [claimed] = await store.claim("w1", 1, 30, 3)
+
+    reply_id = await store.complete(claimed.id, "w1", triage(), MessageState.ANSWERED)
+    again = await store.complete(claimed.id, "w1", triage("other"), MessageState.ANSWERED)
+
+    assert again == reply_id
+    view = await store.get(intake.id)
+    assert view.state is MessageState.ANSWERED and view.response == "Здравствуйте! Чем могу помочь?"
+    assert view.classification is not None and view.classification.category == "greeting"
+    assert view.model == "test-model"
+    k = await db.fetchrow("select * from classifications where message_id = $1", intake.id)
+    assert k is not None
+    assert (k["model"], k["prompt_version"], k["prompt_tokens"], k["completion_tokens"], k["latency_ms"]) == (
+        "test-model", "v-test", 12, 7, 42,
+    )  # fmt: skip
+    assert await db.fetchval("select count(*) from replies where message_id = $1", intake.id) == 1
+    outbound = await db.fetchrow("select * from messages where reply_to = $1", intake.id)
+    assert outbound is not None and outbound["direction"] == "outbound" and outbound["state"] is None
+    reply = await db.fetchrow("select * from replies where id = $1", reply_id)
+    assert reply is not None and reply["delivery_state"] == "pending" and reply["outbound_message_id"] == outbound["id"]
+
+
+async def test_finish_without_reply_keeps_the_reason(store: SupabaseMessageStore, incoming: Make) -> None:
+    intake = await store.intake(incoming())
+    [claimed] = await store.claim("w1", 1, 30, 3)
+    await store.finish_without_reply(claimed.id, "w1", MessageState.HANDOFF, "unusable_answer: refused", None)
+
+    view = await store.get(intake.id)
+    assert (view.state, view.last_error, view.response) == (MessageState.HANDOFF, "unusable_answer: refused", None)
+    with pytest.raises(LeaseLost):
+        await store.finish_without_reply(claimed.id, "w1", MessageState.FAILED, "again", None)
+
+
+async def test_release_makes_the_message_claimable_at_once(store: SupabaseMessageStore, incoming: Make) -> None:
+    intake = await store.intake(incoming())
+    [claimed] = await store.claim("w1", 1, 300, 3)
+    await store.release(claimed.id, "w1")
+
+    [again] = await store.claim("w2", 1, 300, 3)
+    assert again.id == intake.id and again.attempts == 1
+
+
+async def test_get_unknown_message_is_not_found(store: SupabaseMessageStore) -> None:
+    with pytest.raises(NotFound):
+        await store.get("00000000-0000-4000-8000-000000000000")
+
+
+async def test_deliveries_are_claimed_once_recorded_and_retried_when_due(
+    store: SupabaseMessageStore, incoming: Make, db: asyncpg.Connection
+) -> None:
+    await store.intake(incoming(webhook_url="https://example.com/hook"))
+    [claimed] = await store.claim("w1", 1, 30, 3)
+    reply_id = await store.complete(claimed.id, "w1", triage(), MessageState.ANSWERED)
+
+    [job] = await store.claim_deliveries("d1", 10, 30)
+    assert (job.reply_id, job.attempt, job.webhook_url) == (reply_id, 1, "https://example.com/hook")
+    assert job.classification is not None and job.content == "Здравствуйте! Чем могу помочь?"
+    assert await store.claim_deliveries("d2", 10, 30) == []
+
+    failed = DeliveryAttempt(outcome=DeliveryOutcome.RETRY, webhook_id=reply_id, url=job.webhook_url, status_code=500)
+    await store.record_delivery(job, "d1", failed, datetime.now(UTC) - timedelta(seconds=1))
+    [retry] = await store.claim_deliveries("d2", 10, 30)
+    assert retry.reply_id == reply_id and retry.attempt == 2
+
+    ok = DeliveryAttempt(outcome=DeliveryOutcome.DELIVERED, webhook_id=reply_id, url=job.webhook_url, status_code=200)
+    await store.record_delivery(retry, "d2", ok, None)
+    reply = await db.fetchrow("select * from replies where id = $1", reply_id)
+    assert reply is not None
+    assert (reply["delivery_state"], reply["delivery_attempts"], reply["last_status_code"]) == ("delivered", 2, 200)
+    log = await db.fetch("select attempt, outcome, status_code, worker from delivery_attempts where reply_id = $1"
+                         " order by attempt", reply_id)  # fmt: skip
+    assert [tuple(r) for r in log] == [(1, "retry", 500, "d1"), (2, "delivered", 200, "d2")]
