@@ -1,0 +1,238 @@
+"""``OpenAIResponder``: one Chat Completions call with a strict JSON schema classifies and answers a message.
+
+The SDK's own retries are off (``max_retries=0``): it would retry ``insufficient_quota`` like any 429.
+Our loop retries what may succeed later and translates every ``openai`` exception into the error tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import hmac
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Self, cast
+
+import httpx
+import openai
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionMessageParam,
+    ChatCompletionUserMessageParam,
+)
+from openai.types.shared_params import ResponseFormatJSONSchema
+
+from ..config import Settings
+from ..core.models import ClaimedMessage, ContextMessage, Triage, Usage
+from ..core.prompt import PROMPT_VERSION, bound_context, parse_answer, response_schema, system_prompt
+from ..errors import ConfigError, ModelQuotaExceeded, ModelUnavailable, ResponderError, UnusableAnswer
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+MAX_RETRY_AFTER = 60.0
+INITIAL_BACKOFF = 0.5
+MAX_BACKOFF = 8.0
+CONNECT_TIMEOUT = 5.0
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class OpenAIResponder:
+    """Implements the ``Responder`` port with OpenAI Structured Outputs."""
+
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        *,
+        model: str,
+        categories: Sequence[str],
+        max_retries: int = 3,
+        max_completion_tokens: int = 800,
+        context_max_tokens: int = 2000,
+        temperature: float = 0.2,
+        sleep: Sleep = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+        identity_key: bytes = b"",
+    ) -> None:
+        self._client = client
+        self._identity_key = identity_key
+        self._model = model
+        self._categories = tuple(categories)
+        self._attempts = 1 + max_retries
+        self._max_completion_tokens = max_completion_tokens
+        self._context_max_tokens = context_max_tokens
+        self._temperature = temperature
+        self._sleep = sleep
+        self._jitter = jitter
+        self._system_prompt = system_prompt(self._categories)
+        self._response_format: ResponseFormatJSONSchema = {
+            "type": "json_schema",
+            "json_schema": {"name": "triage", "strict": True, "schema": response_schema(self._categories)},
+        }
+
+    @classmethod
+    def from_settings(cls, settings: Settings, http_client: httpx.AsyncClient, *, sleep: Sleep = asyncio.sleep) -> Self:
+        """Build on the process's shared ``httpx.AsyncClient``, with our timeout and the SDK's retries off."""
+        if settings.openai_api_key is None:
+            raise ConfigError("OPENAI_API_KEY", "is required for the OpenAI model")
+        client = openai.AsyncOpenAI(
+            api_key=settings.openai_api_key.get_secret_value(),
+            base_url=settings.openai_base_url,
+            # The SDK accepts a legacy httpx client at run time; its annotations name only httpx2's.
+            http_client=cast(Any, http_client),
+            max_retries=0,
+            timeout=cast(Any, httpx.Timeout(settings.openai_timeout_seconds, connect=CONNECT_TIMEOUT)),
+        )
+        return cls(
+            client,
+            model=settings.openai_model,
+            categories=settings.categories,
+            max_retries=settings.openai_max_retries,
+            max_completion_tokens=settings.openai_max_completion_tokens,
+            context_max_tokens=settings.context_max_tokens,
+            sleep=sleep,
+            identity_key=settings.derived_secret("openai-safety-identifier"),
+        )
+
+    async def respond(self, message: ClaimedMessage, context: list[ContextMessage]) -> Triage:
+        messages = self._messages(message.content, context)
+        failure: openai.OpenAIError | None = None
+        for attempt in range(self._attempts):
+            if failure is not None:
+                await self._sleep(self._delay(attempt - 1, failure))
+            started = time.perf_counter()
+            try:
+                response = await self._client.chat.completions.create(
+                    model=self._model,
+                    messages=messages,
+                    response_format=self._response_format,
+                    max_completion_tokens=self._max_completion_tokens,
+                    temperature=self._temperature,
+                    safety_identifier=self._safety_identifier(message.client_id),
+                )
+            except openai.OpenAIError as exc:
+                self._log(message, _outcome(exc), _elapsed_ms(started))
+                failure = _retryable(exc)
+            else:
+                return self._answer(message, response, started)
+        raise ModelUnavailable(
+            f"model unavailable after {self._attempts} attempts (last: {_outcome(failure)})"
+        ) from failure
+
+    def _safety_identifier(self, client_id: str) -> str:
+        """A keyed hash: OpenAI can tell customers apart without learning (or guessing) their ids."""
+        return hmac.new(self._identity_key, client_id.encode(), hashlib.sha256).hexdigest()
+
+    def _messages(self, content: str, context: Sequence[ContextMessage]) -> list[ChatCompletionMessageParam]:
+        messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": self._system_prompt}]
+        for item in bound_context(context, content, self._context_max_tokens):
+            if item.role == "assistant":
+                messages.append(ChatCompletionAssistantMessageParam(role="assistant", content=item.content))
+            else:
+                messages.append(ChatCompletionUserMessageParam(role="user", content=item.content))
+        messages.append({"role": "user", "content": content})
+        return messages
+
+    def _delay(self, retry: int, failure: openai.OpenAIError) -> float:
+        """The server's ``retry-after`` when it is sane (0 < s ≤ 60), else capped exponential backoff with jitter."""
+        if isinstance(failure, openai.APIStatusError):
+            retry_after = _retry_after(failure.response.headers)
+            if retry_after is not None and 0 < retry_after <= MAX_RETRY_AFTER:
+                return retry_after
+        return min(INITIAL_BACKOFF * 2.0**retry, MAX_BACKOFF) * (1 - 0.25 * self._jitter())
+
+    def _answer(self, message: ClaimedMessage, response: ChatCompletion, started: float) -> Triage:
+        usage = Usage(
+            model=response.model,
+            prompt_version=PROMPT_VERSION,
+            prompt_tokens=response.usage.prompt_tokens if response.usage else 0,
+            completion_tokens=response.usage.completion_tokens if response.usage else 0,
+            latency_ms=_elapsed_ms(started),
+        )
+        try:
+            classification, reply = parse_answer(_content(response), self._categories)
+        except UnusableAnswer as exc:
+            self._log(message, f"unusable {exc.message}", usage.latency_ms, usage)
+            exc.usage = usage  # the tokens were spent even though the answer is unusable
+            raise
+        self._log(message, "ok", usage.latency_ms, usage)
+        return Triage(classification=classification, reply=reply, usage=usage)
+
+    def _log(self, message: ClaimedMessage, outcome: str, ms: int, usage: Usage | None = None) -> None:
+        logger.info(
+            "openai call message=%s model=%s outcome=%s prompt_tokens=%d completion_tokens=%d ms=%d",
+            message.id,
+            usage.model if usage else self._model,
+            outcome,
+            usage.prompt_tokens if usage else 0,
+            usage.completion_tokens if usage else 0,
+            ms,
+        )
+
+
+def _elapsed_ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+def _content(response: ChatCompletion) -> str:
+    if not response.choices:
+        raise UnusableAnswer("no_choices")
+    choice = response.choices[0]
+    if choice.finish_reason == "length":
+        raise UnusableAnswer("truncated")
+    if choice.finish_reason == "content_filter":
+        raise UnusableAnswer("content_filter")
+    if choice.message.refusal:
+        raise UnusableAnswer("refused")
+    if not choice.message.content:
+        raise UnusableAnswer("no_content")
+    return choice.message.content
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date); None when absent or malformed."""
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            continue
+        return seconds if math.isfinite(seconds) else None
+    date = headers.get("retry-after")
+    if date is None:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(date).timestamp() - time.time()
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _retryable(exc: openai.OpenAIError) -> openai.OpenAIError:
+    """Return ``exc`` when another attempt may succeed; otherwise raise its translation."""
+    if isinstance(exc, openai.APIConnectionError):  # APITimeoutError included
+        return exc
+    if not isinstance(exc, openai.APIStatusError):
+        raise ResponderError(f"openai: {type(exc).__name__}") from exc
+    if exc.status_code == 429 and "insufficient_quota" in (exc.code, exc.type):
+        raise ModelQuotaExceeded("insufficient_quota") from exc
+    if exc.status_code in RETRYABLE_STATUSES or exc.status_code >= 500:
+        return exc
+    raise ResponderError(f"openai {exc.status_code}: {exc.code or exc.type or 'error'}") from exc
+
+
+def _outcome(exc: openai.OpenAIError | None) -> str:
+    if isinstance(exc, openai.APIStatusError):
+        return f"status {exc.status_code}"
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout"
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection error"
+    return "error"

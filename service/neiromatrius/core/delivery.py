@@ -1,0 +1,101 @@
+"""The delivery use case: claim due replies, try each once, schedule the next try or give up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from ..errors import NeiromatriusError
+from .models import DeliveryAttempt, DeliveryJob, DeliveryOutcome
+from .ports import Deliverer, MessageStore
+
+logger = logging.getLogger(__name__)
+
+JITTER = 0.10
+# A receiver may ask for a pause, but not to park a reply for days.
+MAX_RETRY_AFTER_SECONDS = 3600.0
+
+
+def next_attempt_at(
+    attempt: DeliveryAttempt,
+    attempt_number: int,
+    schedule: Sequence[float],
+    now: datetime,
+    rng: random.Random,
+) -> datetime | None:
+    """When to try again after attempt ``attempt_number`` (1-based); None when not to.
+
+    Only a RETRY gets a next time: ``schedule[attempt_number - 1]`` seconds with ±10 % jitter,
+    or the receiver's ``Retry-After`` (capped) when that is longer. None once the schedule is spent.
+    """
+    if attempt_number < 1:
+        raise ValueError(f"attempt numbers start at 1, got {attempt_number}")
+    if attempt.outcome is not DeliveryOutcome.RETRY or attempt_number > len(schedule):
+        return None
+    delay = schedule[attempt_number - 1] * rng.uniform(1 - JITTER, 1 + JITTER)
+    if attempt.retry_after is not None:
+        delay = max(delay, min(attempt.retry_after, MAX_RETRY_AFTER_SECONDS))
+    return now + timedelta(seconds=delay)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DeliveryService:
+    """Runs delivery rounds. Each claimed reply is attempted concurrently and recorded on its own,
+    so one slow or failing endpoint never holds up the others."""
+
+    def __init__(
+        self,
+        store: MessageStore,
+        deliverer: Deliverer,
+        *,
+        schedule: Sequence[float],
+        lease_seconds: float,
+        batch_limit: int,
+        clock: Callable[[], datetime] = _utc_now,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._deliverer = deliverer
+        self._schedule = tuple(schedule)
+        self._lease_seconds = lease_seconds
+        self._batch_limit = batch_limit
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()
+
+    async def run_once(self, worker: str) -> int:
+        """Claim due replies, attempt each, record the outcomes; return how many were claimed."""
+        jobs = await self._store.claim_deliveries(worker, self._batch_limit, self._lease_seconds)
+        results = await asyncio.gather(*(self._handle(job, worker) for job in jobs), return_exceptions=True)
+        bugs = [result for result in results if isinstance(result, BaseException)]
+        if bugs:
+            # Siblings were allowed to finish and record first; now let the supervisor see the bug.
+            raise bugs[0]
+        return len(jobs)
+
+    async def _handle(self, job: DeliveryJob, worker: str) -> None:
+        try:
+            attempt = await self._deliverer.deliver(job)
+            next_at = next_attempt_at(attempt, job.attempt, self._schedule, self._clock(), self._rng)
+            if attempt.outcome is DeliveryOutcome.RETRY and next_at is None:
+                attempt = attempt.model_copy(update={"outcome": DeliveryOutcome.FAILED})
+            await self._store.record_delivery(job, worker, attempt, next_at)
+        except NeiromatriusError as exc:
+            # The lease runs out and the reply is attempted again; webhook-id lets receivers dedupe.
+            logger.warning("delivery reply=%s attempt=%d not recorded: %s", job.reply_id, job.attempt, exc.code)
+            return
+        logger.info(
+            "delivery reply=%s attempt=%d outcome=%s status=%s ms=%d next=%s error=%s",
+            job.reply_id,
+            job.attempt,
+            attempt.outcome.value,
+            attempt.status_code if attempt.status_code is not None else "-",
+            attempt.duration_ms,
+            next_at.isoformat() if next_at is not None else "-",
+            attempt.error or "-",
+        )

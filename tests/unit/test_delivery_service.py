@@ -1,0 +1,292 @@
+"""The delivery use case: retry schedule, Retry-After, giving up, stopping, and independence of jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from neiromatrius.core.delivery import DeliveryService, next_attempt_at
+from neiromatrius.core.models import DeliveryAttempt, DeliveryJob, DeliveryOutcome
+from neiromatrius.errors import StoreUnavailable
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+SCHEDULE = (5.0, 300.0, 1800.0)
+BOUND = 5.0  # seconds a test waits on an event before calling it a failure
+
+
+def job(reply_id: str = "r1", attempt: int = 1, url: str | None = "https://hooks.example.com/x") -> DeliveryJob:
+    return DeliveryJob(
+        reply_id=reply_id,
+        message_id=f"m-{reply_id}",
+        conversation_id="c1",
+        client_id="client-1",
+        platform="web",
+        chat_id="chat-1",
+        webhook_url=url,
+        content="Hello!",
+        classification=None,
+        attempt=attempt,
+        created_at=NOW,
+    )
+
+
+def attempt(
+    outcome: DeliveryOutcome, status: int | None = None, retry_after: float | None = None, reply_id: str = "r1"
+) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        outcome=outcome,
+        webhook_id=reply_id,
+        url="https://hooks.example.com/x",
+        status_code=status,
+        error=None if outcome is DeliveryOutcome.DELIVERED else f"HTTP {status}",
+        retry_after=retry_after,
+    )
+
+
+@dataclass
+class Recorded:
+    job: DeliveryJob
+    worker: str
+    attempt: DeliveryAttempt
+    next_attempt_at: datetime | None
+
+
+@dataclass
+class FakeMessageStore:
+    """Only the delivery half of ``MessageStore``."""
+
+    due: list[DeliveryJob] = field(default_factory=list)
+    recorded: list[Recorded] = field(default_factory=list)
+    claims: list[tuple[str, int, float]] = field(default_factory=list)
+    fail_recording_for: set[str] = field(default_factory=set)
+    recorded_count_reached: dict[int, asyncio.Event] = field(default_factory=dict)
+
+    async def claim_deliveries(self, worker: str, limit: int, lease_seconds: float) -> list[DeliveryJob]:
+        self.claims.append((worker, limit, lease_seconds))
+        claimed, self.due = self.due[:limit], self.due[limit:]
+        return claimed
+
+    async def record_delivery(
+        self, job: DeliveryJob, worker: str, attempt: DeliveryAttempt, next_attempt_at: datetime | None
+    ) -> None:
+        if job.reply_id in self.fail_recording_for:
+            raise StoreUnavailable("PostgREST is down")
+        self.recorded.append(Recorded(job, worker, attempt, next_attempt_at))
+        event = self.recorded_count_reached.get(len(self.recorded))
+        if event is not None:
+            event.set()
+
+    def when_recorded(self, count: int) -> asyncio.Event:
+        return self.recorded_count_reached.setdefault(count, asyncio.Event())
+
+    def by_reply(self) -> dict[str, Recorded]:
+        return {entry.job.reply_id: entry for entry in self.recorded}
+
+
+class FakeDeliverer:
+    """Answers each reply id with a scripted attempt; ids listed in ``held`` wait for their event."""
+
+    def __init__(self, outcomes: dict[str, DeliveryAttempt]) -> None:
+        self.outcomes = outcomes
+        self.held: dict[str, asyncio.Event] = {}
+        self.started: dict[str, asyncio.Event] = {}
+        self.delivered: list[str] = []
+
+    async def deliver(self, job: DeliveryJob) -> DeliveryAttempt:
+        self.started.setdefault(job.reply_id, asyncio.Event()).set()
+        if job.reply_id in self.held:
+            await self.held[job.reply_id].wait()
+        self.delivered.append(job.reply_id)
+        return self.outcomes[job.reply_id]
+
+
+def service(store: FakeMessageStore, deliverer: FakeDeliverer, seed: int = 7) -> DeliveryService:
+    return DeliveryService(
+        store,  # type: ignore[arg-type]  # the fake holds only the delivery methods
+        deliverer,
+        schedule=SCHEDULE,
+        lease_seconds=30.0,
+        batch_limit=10,
+        clock=lambda: NOW,
+        rng=random.Random(seed),
+    )
+
+
+# next_attempt_at
+
+
+@pytest.mark.parametrize(("number", "base"), [(1, 5.0), (2, 300.0), (3, 1800.0)])
+def test_the_next_try_follows_the_schedule_within_ten_percent(number: int, base: float) -> None:
+    rng = random.Random(1)
+    times = [next_attempt_at(attempt(DeliveryOutcome.RETRY, 503), number, SCHEDULE, NOW, rng) for _ in range(500)]
+    delays = [(when - NOW).total_seconds() for when in times if when is not None]
+
+    assert len(delays) == 500
+
+    assert all(base * 0.9 <= delay <= base * 1.1 for delay in delays)
+    assert min(delays) < base < max(delays)  # jittered both ways, not a constant offset
+
+
+def test_retry_after_longer_than_the_schedule_is_honoured() -> None:
+    after = next_attempt_at(attempt(DeliveryOutcome.RETRY, 429, retry_after=120), 1, SCHEDULE, NOW, random.Random(1))
+
+    assert after == NOW + timedelta(seconds=120)
+
+
+def test_retry_after_shorter_than_the_schedule_does_not_hurry_the_next_try() -> None:
+    after = next_attempt_at(attempt(DeliveryOutcome.RETRY, 503, retry_after=1), 2, SCHEDULE, NOW, random.Random(1))
+
+    assert after is not None
+    assert after - NOW >= timedelta(seconds=270)
+
+
+def test_retry_after_is_capped_at_an_hour() -> None:
+    after = next_attempt_at(
+        attempt(DeliveryOutcome.RETRY, 503, retry_after=7 * 86400), 1, SCHEDULE, NOW, random.Random(1)
+    )
+
+    assert after == NOW + timedelta(hours=1)
+
+
+def test_no_next_try_once_the_schedule_is_spent() -> None:
+    rng = random.Random(1)
+
+    assert next_attempt_at(attempt(DeliveryOutcome.RETRY, 503), len(SCHEDULE), SCHEDULE, NOW, rng) is not None
+    assert next_attempt_at(attempt(DeliveryOutcome.RETRY, 503), len(SCHEDULE) + 1, SCHEDULE, NOW, rng) is None
+
+
+@pytest.mark.parametrize("outcome", [DeliveryOutcome.DELIVERED, DeliveryOutcome.STOPPED, DeliveryOutcome.FAILED])
+def test_only_a_retry_gets_a_next_try(outcome: DeliveryOutcome) -> None:
+    assert next_attempt_at(attempt(outcome, 200, retry_after=60), 1, SCHEDULE, NOW, random.Random(1)) is None
+
+
+# DeliveryService.run_once
+
+
+async def test_a_failed_attempt_is_recorded_with_its_next_try() -> None:
+    store = FakeMessageStore(due=[job("r1", attempt=2)])
+    deliverer = FakeDeliverer({"r1": attempt(DeliveryOutcome.RETRY, 503)})
+
+    handled = await service(store, deliverer).run_once("worker-a")
+
+    assert handled == 1
+    assert store.claims == [("worker-a", 10, 30.0)]
+    [entry] = store.recorded
+    assert entry.worker == "worker-a"
+    assert entry.attempt.outcome is DeliveryOutcome.RETRY
+    assert entry.attempt.status_code == 503
+    assert entry.next_attempt_at is not None
+    assert timedelta(seconds=270) <= entry.next_attempt_at - NOW <= timedelta(seconds=330)
+
+
+async def test_the_receivers_retry_after_sets_the_next_try() -> None:
+    store = FakeMessageStore(due=[job("r1", attempt=1)])
+    deliverer = FakeDeliverer({"r1": attempt(DeliveryOutcome.RETRY, 429, retry_after=600)})
+
+    await service(store, deliverer).run_once("w")
+
+    assert store.recorded[0].next_attempt_at == NOW + timedelta(seconds=600)
+
+
+async def test_a_retry_after_the_last_scheduled_attempt_is_recorded_as_failed_for_good() -> None:
+    store = FakeMessageStore(due=[job("r1", attempt=len(SCHEDULE) + 1)])
+    deliverer = FakeDeliverer({"r1": attempt(DeliveryOutcome.RETRY, 500)})
+
+    await service(store, deliverer).run_once("w")
+
+    [entry] = store.recorded
+    assert entry.attempt.outcome is DeliveryOutcome.FAILED
+    assert entry.attempt.status_code == 500
+    assert entry.attempt.error == "HTTP 500"
+    assert entry.next_attempt_at is None
+
+
+async def test_gone_stops_delivery_with_no_next_try() -> None:
+    store = FakeMessageStore(due=[job("r1", attempt=1)])
+    deliverer = FakeDeliverer({"r1": attempt(DeliveryOutcome.STOPPED, 410, retry_after=60)})
+
+    await service(store, deliverer).run_once("w")
+
+    [entry] = store.recorded
+    assert entry.attempt.outcome is DeliveryOutcome.STOPPED
+    assert entry.attempt.status_code == 410
+    assert entry.next_attempt_at is None
+
+
+async def test_delivered_and_blocked_attempts_get_no_next_try() -> None:
+    store = FakeMessageStore(due=[job("ok"), job("blocked")])
+    deliverer = FakeDeliverer(
+        {
+            "ok": attempt(DeliveryOutcome.DELIVERED, 200, reply_id="ok"),
+            "blocked": attempt(DeliveryOutcome.FAILED, reply_id="blocked"),
+        }
+    )
+
+    assert await service(store, deliverer).run_once("w") == 2
+
+    recorded = store.by_reply()
+    assert recorded["ok"].attempt.outcome is DeliveryOutcome.DELIVERED
+    assert recorded["blocked"].attempt.outcome is DeliveryOutcome.FAILED
+    assert recorded["ok"].next_attempt_at is None
+    assert recorded["blocked"].next_attempt_at is None
+
+
+async def test_nothing_due_handles_nothing() -> None:
+    store = FakeMessageStore()
+
+    assert await service(store, FakeDeliverer({})).run_once("w") == 0
+    assert store.recorded == []
+
+
+async def test_a_slow_endpoint_does_not_hold_up_the_others() -> None:
+    store = FakeMessageStore(due=[job("slow"), job("fast-1"), job("fast-2")])
+    deliverer = FakeDeliverer(
+        {
+            "slow": attempt(DeliveryOutcome.DELIVERED, 200, reply_id="slow"),
+            "fast-1": attempt(DeliveryOutcome.DELIVERED, 200, reply_id="fast-1"),
+            "fast-2": attempt(DeliveryOutcome.RETRY, 502, reply_id="fast-2"),
+        }
+    )
+    release_slow = deliverer.held["slow"] = asyncio.Event()
+    two_recorded = store.when_recorded(2)
+
+    round_ = asyncio.create_task(service(store, deliverer).run_once("w"))
+    await asyncio.wait_for(two_recorded.wait(), BOUND)
+
+    assert {entry.job.reply_id for entry in store.recorded} == {"fast-1", "fast-2"}
+    assert deliverer.started["slow"].is_set()
+    assert not round_.done()
+
+    release_slow.set()
+    assert await asyncio.wait_for(round_, BOUND) == 3
+    assert [entry.job.reply_id for entry in store.recorded][-1] == "slow"
+
+
+async def test_a_store_failure_for_one_reply_does_not_stop_the_others() -> None:
+    store = FakeMessageStore(due=[job("a"), job("b")], fail_recording_for={"a"})
+    deliverer = FakeDeliverer(
+        {"a": attempt(DeliveryOutcome.DELIVERED, 200, reply_id="a"), "b": attempt(DeliveryOutcome.DELIVERED, 200)}
+    )
+
+    assert await service(store, deliverer).run_once("w") == 2
+
+    assert [entry.job.reply_id for entry in store.recorded] == ["b"]
+
+
+async def test_one_summary_line_per_attempt_without_the_url(caplog: pytest.LogCaptureFixture) -> None:
+    store = FakeMessageStore(due=[job("r1", url="https://hooks.example.com/x?token=s3cret")])
+    deliverer = FakeDeliverer({"r1": attempt(DeliveryOutcome.RETRY, 503)})
+
+    with caplog.at_level("INFO", logger="neiromatrius.core.delivery"):
+        await service(store, deliverer).run_once("w")
+
+    [line] = [record.getMessage() for record in caplog.records if record.name == "neiromatrius.core.delivery"]
+    assert "reply=r1" in line
+    assert "outcome=retry" in line
+    assert "status=503" in line
+    assert "s3cret" not in line
+    assert "hooks.example.com" not in line
