@@ -1,4 +1,4 @@
-"""The ``neiromatrius`` command: ``devstack`` (the local Supabase stack) and ``run`` (everything)."""
+"""The ``neiromatrius`` command: ``api``, ``listener``, ``run`` (everything, locally), ``devstack``, ``token``."""
 
 from __future__ import annotations
 
@@ -14,9 +14,13 @@ from . import logs
 def _devstack_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     for name, help_text in (
         ("devstack", "run the local Supabase stack (Postgres, /rest/v1, /realtime/v1)"),
-        ("run", "run the whole system locally"),
+        ("run", "run the whole system locally: the local stack, the API and the listener"),
     ):
         p = sub.add_parser(name, help=help_text)
+        if name == "run":
+            p.add_argument(
+                "--api-port", type=int, default=int(os.environ.get("API_PORT", "8000")), help="API port (API_PORT)"
+            )
         p.add_argument("--port", type=int, default=54321, help="gateway port (default 54321)")
         p.add_argument("--db-port", type=int, default=54322, help="embedded Postgres port (default 54322)")
         p.add_argument("--data-dir", type=Path, default=Path(".devstack"), help="where the data lives")
@@ -39,11 +43,50 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _devstack_parser(sub)
     _token_parser(sub)
+    sub.add_parser("api", help="serve the HTTP API (settings from the environment and .env)")
+    sub.add_parser("listener", help="answer messages: realtime subscriber, OpenAI triage, delivery")
     args = parser.parse_args(argv)
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
     if args.command == "token":
         return _token(args)
+    if args.command in ("api", "listener"):
+        return _serve(args.command)
+    if args.command == "run":
+        return _run(args)
     return _devstack(args)
+
+
+def _serve(command: str) -> int:
+    from .config import load_settings
+    from .errors import ConfigError
+    from .serve import serve_api, serve_listener
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"❌ {exc.message}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve_api(settings) if command == "api" else serve_listener(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .local import LocalOptions, LocalSystem
+
+    options = LocalOptions(
+        port=args.port,
+        db_port=args.db_port,
+        api_port=args.api_port,
+        data_dir=args.data_dir,
+        env_file=args.env_file,
+        migrations_dir=args.migrations,
+        fresh=args.fresh,
+        database_url=_external_database(args.db_port),
+    )
+    return LocalSystem(options).run()
 
 
 def _token(args: argparse.Namespace) -> int:

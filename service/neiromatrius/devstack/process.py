@@ -36,13 +36,14 @@ class DevstackProcess:
     port: int = field(default_factory=free_port)
     db_port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
+    env_path: Path | None = None  # where to write URL and keys; next to the data folder by default
     output: list[str] = field(default_factory=list)
     process: subprocess.Popen[str] | None = None
     _drainer: threading.Thread = field(init=False, repr=False)
 
     @property
     def env_file(self) -> Path:
-        return self.data_dir.parent / f"{self.data_dir.name}.env"
+        return self.env_path or self.data_dir.parent / f"{self.data_dir.name}.env"
 
     def start(self, *extra: str) -> dict[str, str]:
         """Start the stack, wait for its ready line, and return the env file it wrote."""

@@ -1,0 +1,167 @@
+"""Supabase Realtime as a wake-up call: the listener's inbox hints and the API's reply waiter.
+
+Realtime never replays what it missed and a reconnect may drop a subscription, so nothing here is
+the source of truth: the inbox only says "look now" (the listener sweeps the table anyway), and a
+waiter that hears nothing falls back to reading the row when its time is up.
+realtime-py calls callbacks synchronously: they only set futures or call the given hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from realtime import AsyncRealtimeChannel, RealtimeSubscribeStates
+from realtime.types import PostgresChangesPayload, RealtimePostgresChangesListenEvent
+from supabase import AsyncClient
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBED_TO_POSTGRES = "Subscribed to PostgreSQL"
+TERMINAL_STATES = frozenset({"answered", "handoff", "failed"})
+
+
+class _Subscription:
+    """One channel; ``on_ready`` runs each time Realtime confirms the Postgres subscription."""
+
+    def __init__(self, client: AsyncClient, topic: str, on_ready: Callable[[], None]) -> None:
+        self._client = client
+        self._topic = topic
+        self._on_ready = on_ready
+        self._ready = asyncio.Event()
+        self._channel: AsyncRealtimeChannel | None = None
+
+    def channel(self) -> AsyncRealtimeChannel:
+        self._channel = self._client.channel(self._topic)
+        self._channel.on_system(self._system)
+        return self._channel
+
+    async def subscribe(self, within: float) -> bool:
+        """Join; True when Postgres changes flow ``within`` seconds (the sweep covers the gap otherwise)."""
+        assert self._channel is not None
+        await self._channel.subscribe(self._state)
+        try:
+            await asyncio.wait_for(self._ready.wait(), within)
+        except TimeoutError:
+            log.warning("realtime: %s not confirmed within %.0fs; relying on the sweep", self._topic, within)
+            return False
+        return True
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._client.remove_channel(self._channel)
+            self._channel = None
+
+    def _system(self, payload: Any) -> None:
+        if getattr(payload, "message", None) == SUBSCRIBED_TO_POSTGRES:
+            log.info("realtime: %s subscribed to PostgreSQL changes", self._topic)
+            self._ready.set()
+            self._on_ready()
+
+    def _state(self, state: RealtimeSubscribeStates, error: Exception | None) -> None:
+        if state != RealtimeSubscribeStates.SUBSCRIBED:
+            log.warning("realtime: %s is %s (%s); the sweep keeps work moving", self._topic, state.value, error)
+        self._on_ready()  # every (re)join or drop: look at the table now rather than wait for the timer
+
+
+class InboxFeed:
+    """New inbound messages → ``on_message(id)``; every (re)subscription → ``on_ready()``."""
+
+    def __init__(self, client: AsyncClient, on_message: Callable[[str], None], on_ready: Callable[[], None]) -> None:
+        self._on_message = on_message
+        self._subscription = _Subscription(client, "neiromatrius-inbox", on_ready)
+
+    async def start(self, within: float = 10.0) -> bool:
+        channel = self._subscription.channel()
+        channel.on_postgres_changes(
+            RealtimePostgresChangesListenEvent.Insert,
+            schema="public",
+            table="messages",
+            filter="direction=eq.inbound",
+            callback=self._insert,
+        )
+        return await self._subscription.subscribe(within)
+
+    async def stop(self) -> None:
+        await self._subscription.close()
+
+    def _insert(self, payload: PostgresChangesPayload) -> None:
+        record = _record(payload)
+        if "id" in record:
+            self._on_message(str(record["id"]))
+
+
+class RealtimeReplyWaiter:
+    """The ``ReplyWaiter`` port: one shared subscription to replies (and to messages ending without one)."""
+
+    def __init__(self, client: AsyncClient, remember: int = 10_000) -> None:
+        self._subscription = _Subscription(client, "neiromatrius-replies", lambda: None)
+        self._waiters: dict[str, list[asyncio.Future[bool]]] = {}
+        # Finished ids nobody waited for yet: the reply may land before the request starts waiting.
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember
+
+    async def start(self, within: float = 10.0) -> bool:
+        channel = self._subscription.channel()
+        channel.on_postgres_changes(
+            RealtimePostgresChangesListenEvent.Insert, schema="public", table="replies", callback=self._reply
+        )
+        channel.on_postgres_changes(
+            RealtimePostgresChangesListenEvent.Update,
+            schema="public",
+            table="messages",
+            filter="direction=eq.inbound",
+            callback=self._update,
+        )
+        return await self._subscription.subscribe(within)
+
+    async def stop(self) -> None:
+        await self._subscription.close()
+        for futures in self._waiters.values():
+            for future in futures:
+                future.cancel()
+
+    async def wait(self, message_id: str, within: float) -> bool:
+        if message_id in self._finished:
+            return True
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(message_id, []).append(future)
+        try:
+            return await asyncio.wait_for(future, within)
+        except TimeoutError:
+            return False
+        finally:
+            futures = self._waiters.get(message_id, [])
+            if future in futures:
+                futures.remove(future)
+            if not futures:
+                self._waiters.pop(message_id, None)
+
+    def _reply(self, payload: PostgresChangesPayload) -> None:
+        record = _record(payload)
+        if "message_id" in record:
+            self._done(str(record["message_id"]))
+
+    def _update(self, payload: PostgresChangesPayload) -> None:
+        record = _record(payload)
+        if record.get("state") in TERMINAL_STATES and "id" in record:
+            self._done(str(record["id"]))
+
+    def _done(self, message_id: str) -> None:
+        futures = self._waiters.pop(message_id, [])
+        for future in futures:
+            if not future.done():
+                future.set_result(True)
+        if not futures:
+            self._finished[message_id] = None
+            while len(self._finished) > self._remember:
+                self._finished.popitem(last=False)
+
+
+def _record(payload: PostgresChangesPayload) -> dict[str, Any]:
+    data: Any = payload.get("data") or {}
+    record = data.get("record") if isinstance(data, dict) else None
+    return record if isinstance(record, dict) else {}

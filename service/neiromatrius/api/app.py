@@ -1,0 +1,113 @@
+"""The API's application factory and its lifespan: wait for the database, report the cache, start."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from ..config import Settings
+from ..core.ports import MessageStore, ReplyWaiter, UrlGuard
+from ..errors import StoreError, StoreUnavailable
+from .access import AccessLog
+from .errors import EXCEPTION_HANDLERS
+from .limits import BodySizeLimit
+from .routes import build_routes
+
+logger = logging.getLogger(__name__)
+
+CORS_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Prefer",
+    "Idempotency-Key",
+    "X-Webhook-URL",
+    "X-Platform",
+    "X-Chat-ID",
+]
+FIRST_RETRY_SECONDS = 0.1
+MAX_RETRY_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    """What the API needs from the outside world, built by the composition root."""
+
+    store: MessageStore
+    waiter: ReplyWaiter
+    url_guard: UrlGuard
+    cache_status: Callable[[], Awaitable[str]]  # "ok" or "unavailable"
+    on_startup: Callable[[], Awaitable[None]] | None = None
+    on_shutdown: Callable[[], Awaitable[None]] | None = None
+    startup_timeout: float = 30.0  # how long start-up waits for the database to answer
+
+
+def create_app(settings: Settings, services: ApiServices) -> Starlette:
+    origins = list(settings.allowed_origins)
+    middleware = [
+        Middleware(AccessLog),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=CORS_HEADERS,
+            # Browsers refuse credentials with a wildcard origin; never offer that pair.
+            allow_credentials="*" not in origins,
+            expose_headers=["Location", "Preference-Applied", "Retry-After"],
+        ),
+        Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+    ]
+    return Starlette(
+        routes=build_routes(settings, services),
+        middleware=middleware,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=_lifespan(services),
+    )
+
+
+def _lifespan(services: ApiServices) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await wait_for_database(services.store, services.startup_timeout)
+        logger.info("Database connection established and responsive")
+        if await services.cache_status() == "ok":
+            logger.info("Redis cache connected")
+        else:
+            logger.warning("Redis cache unavailable, using in-memory fallback")
+        if services.on_startup is not None:
+            await services.on_startup()
+        logger.info("Starting up application...")
+        try:
+            yield
+        finally:
+            logger.info("Shutting down application...")
+            if services.on_shutdown is not None:
+                await services.on_shutdown()
+
+    return lifespan
+
+
+async def wait_for_database(store: MessageStore, within: float) -> None:
+    """Ping until the database answers, backing off; raise ``StoreUnavailable`` after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    delay = FIRST_RETRY_SECONDS
+    while True:
+        try:
+            async with asyncio.timeout(max(deadline - loop.time(), FIRST_RETRY_SECONDS)):
+                await store.ping()
+            return
+        except (StoreError, TimeoutError) as exc:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                logger.error("Database connection failed: no answer within %.0fs (%r)", within, exc)
+                raise StoreUnavailable(f"the database did not answer within {within:.0f}s") from exc
+            logger.warning("Database not answering yet (%r); retrying in %.1fs", exc, min(delay, remaining))
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, MAX_RETRY_SECONDS)

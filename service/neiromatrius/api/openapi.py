@@ -1,0 +1,263 @@
+"""The hand-written OpenAPI 3.1 document, built from the settings so its limits are the ones in force.
+
+Every status an endpoint can answer is listed with its body; schemathesis holds the API to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import __version__
+from ..config import Settings
+from ..core.models import MessageState
+from .auth import intake_key
+from .schemas import (
+    CHAT_ID_PATTERN,
+    IDEMPOTENCY_KEY_PATTERN,
+    LINE_PATTERN,
+    MAX_ID_CHARS,
+    MAX_URL_CHARS,
+    PLATFORM_PATTERN,
+    TEXT_PATTERN,
+    URL_PATTERN,
+    UUID_PATTERN,
+)
+
+JSON = "application/json"
+
+
+def _ref(kind: str, name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _json(schema: str) -> dict[str, Any]:
+    return {JSON: {"schema": _ref("schemas", schema)}}
+
+
+def _error(description: str, **headers: str) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": _json("Error")}
+    if headers:
+        response["headers"] = {name: _ref("headers", ref) for name, ref in headers.items()}
+    return response
+
+
+def _header(name: str, description: str, schema: dict[str, Any], *, required: bool) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": required, "description": description, "schema": schema}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required or list(properties)}
+
+
+def _schemas(settings: Settings) -> dict[str, Any]:
+    identifier = {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": LINE_PATTERN}
+    content = {"type": "string", "minLength": 1, "maxLength": settings.max_content_chars, "pattern": TEXT_PATTERN}
+    text = {"type": "string"}
+    uuid = {"type": "string", "format": "uuid"}
+    return {
+        "MessageRequest": {
+            "type": "object",
+            "required": ["client_id", "content"],
+            "properties": {
+                "client_id": identifier | {"description": "The customer's id on the platform."},
+                "content": content | {"description": "The customer's words (tab and newlines allowed)."},
+                "message_id": _nullable(identifier) | {"description": "The platform's id of this message."},
+            },
+        },
+        "MessageState": {"type": "string", "enum": [state.value for state in MessageState]},
+        "Accepted": _object({"id": uuid, "conversation_id": text, "state": _ref("schemas", "MessageState")}),
+        "Classification": _object(
+            {
+                "category": text,
+                "intent": text,
+                "sentiment": {"type": "string", "enum": ["positive", "neutral", "negative"]},
+                "urgency": {"type": "string", "enum": ["low", "normal", "high", "critical"]},
+                "language": text,
+                "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                "needs_human": {"type": "boolean"},
+            }
+        ),
+        "Message": _object(
+            {
+                "id": uuid,
+                "conversation_id": text,
+                "state": _ref("schemas", "MessageState"),
+                "classification": _nullable(_ref("schemas", "Classification")),
+                "response": _nullable(text),
+                "model": _nullable(text),
+                "error": _nullable(text) | {"description": "Why a failed or handed-off message has no reply."},
+            },
+            required=["id", "conversation_id", "state", "classification", "response", "model"],
+        ),
+        "Error": _object(
+            {
+                "error": _object(
+                    {"code": text, "message": text, "field": text | {"description": "The header or field at fault."}},
+                    required=["code", "message"],
+                )
+            }
+        ),
+        "Health": _object(
+            {
+                "status": {"type": "string", "enum": ["ok", "degraded"]},
+                "database": {"type": "string", "enum": ["ok", "unavailable"]},
+                "redis": {"type": "string", "enum": ["ok", "unavailable"]},
+            }
+        ),
+        "DatabaseHealth": _object(
+            {
+                "status": {"type": "string", "enum": ["ok", "error"]},
+                "database": {"type": "string", "enum": ["connected", "unavailable"]},
+            }
+        ),
+    }
+
+
+def _parameters() -> dict[str, Any]:
+    return {
+        "WebhookUrl": _header(
+            "X-Webhook-URL",
+            "Where the reply is delivered (http or https, public address).",
+            {"type": "string", "format": "uri", "maxLength": MAX_URL_CHARS, "pattern": URL_PATTERN},
+            required=True,
+        ),
+        "Platform": _header(
+            "X-Platform",
+            "The chat platform (compared in lower case).",
+            {"type": "string", "minLength": 1, "maxLength": 32, "pattern": PLATFORM_PATTERN},
+            required=True,
+        ),
+        "ChatId": _header(
+            "X-Chat-ID",
+            "The chat on that platform.",
+            {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": CHAT_ID_PATTERN},
+            required=True,
+        ),
+        "IdempotencyKey": _header(
+            "Idempotency-Key",
+            "Makes retries safe: a retry with the same key and body answers for the same message.",
+            {"type": "string", "minLength": 8, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN},
+            required=False,
+        ),
+        "Prefer": _header(
+            "Prefer",
+            "`respond-async` answers 202 at once instead of waiting for the reply (RFC 7240).",
+            {"type": "string"},
+            required=False,
+        ),
+        "MessageId": {
+            "name": "message_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
+        },
+    }
+
+
+def _headers() -> dict[str, Any]:
+    return {
+        "Location": {"required": True, "schema": {"type": "string"}, "description": "Where to read the message."},
+        "PreferenceApplied": {"schema": {"type": "string", "enum": ["respond-async"]}},
+        "RetryAfter": {"required": True, "schema": {"type": "string"}, "description": "Seconds to wait."},
+        "WWWAuthenticate": {"required": True, "schema": {"type": "string"}},
+    }
+
+
+def _paths(secured: bool) -> dict[str, Any]:
+    object_ = {"type": "object"}
+    security: dict[str, Any] = {"security": [{"bearerAuth": []}]} if secured else {}
+    unauthorized = {"401": _error("The intake key is missing or wrong.", **{"WWW-Authenticate": "WWWAuthenticate"})}
+    unavailable = _error("The database is unavailable.", **{"Retry-After": "RetryAfter"})
+    accepted = {
+        "description": "Accepted; the reply is not ready yet (or `Prefer: respond-async` was sent).",
+        "headers": {
+            "Location": _ref("headers", "Location"),
+            "Preference-Applied": _ref("headers", "PreferenceApplied"),
+        },
+        "content": _json("Accepted"),
+    }
+    create = {
+        "operationId": "createMessage",
+        "summary": "Accept a customer's message and answer with the reply when it is ready in time.",
+        "parameters": [_ref("parameters", name) for name in ("WebhookUrl", "Platform", "ChatId", "IdempotencyKey")]
+        + [_ref("parameters", "Prefer")],
+        "requestBody": {"required": True, "content": _json("MessageRequest")},
+        "responses": {
+            "200": {"description": "Answered, handed off or failed.", "content": _json("Message")},
+            "202": accepted,
+            "400": _error("The body is not UTF-8 JSON."),
+            **(unauthorized if secured else {}),
+            "413": _error("The body is too large."),
+            "415": _error("The body is not JSON."),
+            "422": _error("A header or field is invalid, or the Idempotency-Key was used with another request."),
+            "503": unavailable,
+        },
+    } | security
+    read = {
+        "operationId": "getMessage",
+        "summary": "A message's state, classification and reply.",
+        "parameters": [_ref("parameters", "MessageId")],
+        "responses": {
+            "200": {"description": "The message.", "content": _json("Message")},
+            **(unauthorized if secured else {}),
+            "404": _error("No such message."),
+            "503": unavailable,
+        },
+    } | security
+    health_unavailable = {"Retry-After": _ref("headers", "RetryAfter")}
+    return {
+        "/api/messages/": {"post": create},
+        "/api/messages": {"post": create | {"operationId": "createMessageNoSlash"}},
+        "/api/messages/{message_id}": {"get": read},
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "responses": {
+                    "200": {"description": "Healthy.", "content": _json("Health")},
+                    "503": {"description": "Degraded.", "headers": health_unavailable, "content": _json("Health")},
+                },
+            }
+        },
+        "/api/health/db": {
+            "get": {
+                "operationId": "databaseHealth",
+                "responses": {
+                    "200": {"description": "Connected.", "content": _json("DatabaseHealth")},
+                    "503": {
+                        "description": "Unavailable.",
+                        "headers": health_unavailable,
+                        "content": _json("DatabaseHealth"),
+                    },
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "responses": {"200": {"description": "This document.", "content": {JSON: {"schema": object_}}}},
+            }
+        },
+    }
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    secured = intake_key(settings) is not None
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Neiromatrius",
+            "version": __version__,
+            "description": "AI replies to customers' chat messages. Errors have one shape: `Error`.",
+        },
+        "paths": _paths(secured),
+        "components": {
+            "schemas": _schemas(settings),
+            "parameters": _parameters(),
+            "headers": _headers(),
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,116 @@
+"""The endpoints: message intake and read-back, health checks and the OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..config import Settings
+from ..core.models import MessageState
+from ..errors import IdempotencyConflict
+from .auth import intake_key, require_intake_key
+from .errors import RETRY_AFTER_SECONDS
+from .openapi import openapi_document
+from .schemas import IDEMPOTENCY_KEY, accepted_body, parse_intake, parse_message_id, prefers_async, view_body
+
+if TYPE_CHECKING:
+    from .app import ApiServices
+
+logger = logging.getLogger(__name__)
+
+HEALTH_TIMEOUT_SECONDS = 5.0
+
+
+class Messages:
+    def __init__(self, settings: Settings, services: ApiServices) -> None:
+        self.settings = settings
+        self.services = services
+        self.key = intake_key(settings)
+
+    async def create(self, request: Request) -> Response:
+        # Every check comes before the first write; reading the body first enforces the size limit.
+        body = await request.body()
+        require_intake_key(request.headers, self.key)
+        incoming = parse_intake(request.headers, body, self.settings)
+        respond_async = prefers_async(request.headers.getlist("prefer"))
+        await self.services.url_guard.check(incoming.webhook_url)
+        intake = await self.services.store.intake(incoming.message)
+        request.state.message_id = intake.id
+        if intake.conflict:
+            raise IdempotencyConflict(IDEMPOTENCY_KEY, "this key was used before with a different request")
+        if respond_async or self.settings.reply_wait_seconds == 0:
+            return _accepted(intake.id, intake.conversation_id, intake.state, preference_applied=respond_async)
+        if not intake.state.terminal:
+            await self.services.waiter.wait(intake.id, self.settings.reply_wait_seconds)
+        view = await self.services.store.get(intake.id)
+        if view.state.terminal:
+            return JSONResponse(view_body(view))
+        return _accepted(view.id, view.conversation_id, view.state)
+
+    async def read(self, request: Request) -> Response:
+        require_intake_key(request.headers, self.key)
+        message_id = parse_message_id(request.path_params["message_id"])
+        request.state.message_id = message_id
+        view = await self.services.store.get(message_id)
+        return JSONResponse(view_body(view))
+
+
+class Health:
+    def __init__(self, services: ApiServices) -> None:
+        self.services = services
+
+    async def service(self, request: Request) -> Response:
+        redis = await self.services.cache_status()
+        if await self._database_answers():
+            return JSONResponse({"status": "ok", "database": "ok", "redis": redis})
+        body = {"status": "degraded", "database": "unavailable", "redis": redis}
+        return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    async def database(self, request: Request) -> Response:
+        if await self._database_answers():
+            return JSONResponse({"status": "ok", "database": "connected"})
+        body = {"status": "error", "database": "unavailable"}
+        return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    async def _database_answers(self) -> bool:
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
+                await self.services.store.ping()
+        # A health check reports any failure as "unavailable" rather than failing itself.
+        except Exception as exc:
+            logger.warning("Health check: the database does not answer: %r", exc)
+            return False
+        return True
+
+
+def build_routes(settings: Settings, services: ApiServices) -> list[Route]:
+    messages = Messages(settings, services)
+    health = Health(services)
+    document = openapi_document(settings)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    return [
+        # Both spellings are served: a redirect would make clients re-send the POST body.
+        Route("/api/messages/", messages.create, methods=["POST"]),
+        Route("/api/messages", messages.create, methods=["POST"]),
+        Route("/api/messages/{message_id}", messages.read, methods=["GET"]),
+        Route("/health", health.service, methods=["GET"]),
+        Route("/api/health/db", health.database, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+
+
+def _accepted(
+    message_id: str, conversation_id: str, state: MessageState, *, preference_applied: bool = False
+) -> Response:
+    headers = {"Location": f"/api/messages/{message_id}"}
+    if preference_applied:
+        headers["Preference-Applied"] = "respond-async"
+    return JSONResponse(accepted_body(message_id, conversation_id, state), status_code=202, headers=headers)

@@ -1,0 +1,119 @@
+"""The composition root: builds every adapter from ``Settings`` and hands them to the API and the listener.
+
+Each process opens one ``httpx.AsyncClient``: supabase-py, OpenAI and webhook delivery share its
+pool. Its transport is a ``GuardedTransport``, which checks and pins only the requests delivery marks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from starlette.applications import Starlette
+from supabase import AsyncClient, AsyncClientOptions, acreate_client
+
+from .adapters.netguard import GuardedTransport, SystemResolver, WebhookUrlGuard
+from .adapters.offline_responder import OfflineResponder
+from .adapters.openai_responder import OpenAIResponder
+from .adapters.supabase_realtime import InboxFeed, RealtimeReplyWaiter
+from .adapters.supabase_store import SupabaseMessageStore
+from .adapters.webhooks import WebhookDeliverer, webhook_secret
+from .api.app import ApiServices, create_app
+from .config import Settings
+from .core.delivery import DeliveryService
+from .core.ports import Responder
+from .core.triage import TriagePolicy, TriageService
+from .listener.worker import Feed, Listener, ListenerPolicy
+
+
+@dataclass(frozen=True)
+class Resources:
+    settings: Settings
+    http: httpx.AsyncClient
+    supabase: AsyncClient
+
+
+def http_client(settings: Settings) -> httpx.AsyncClient:
+    inner = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=200, max_keepalive_connections=100))
+    transport = GuardedTransport(inner, resolver=SystemResolver(), allow_private=settings.allow_private_webhooks)
+    return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=False)
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    http = http_client(settings)
+    try:
+        options = AsyncClientOptions(httpx_client=http, auto_refresh_token=False, persist_session=False)
+        supabase = await acreate_client(
+            settings.supabase_url, settings.supabase_service_role_key.get_secret_value(), options
+        )
+        try:
+            yield Resources(settings, http, supabase)
+        finally:
+            await supabase.remove_all_channels()
+            await supabase.realtime.close()
+    finally:
+        await http.aclose()
+
+
+def responder(settings: Settings, http: httpx.AsyncClient) -> Responder:
+    """OpenAI when a key is set; otherwise the offline rules, which say so in the stored model name."""
+    if settings.openai_api_key is not None:
+        return OpenAIResponder.from_settings(settings, http)
+    return OfflineResponder(settings.categories)
+
+
+async def _cache_status() -> str:
+    return "unavailable"  # Redis arrives with the rate limits; until then the API keeps state in memory
+
+
+def api_app(resources: Resources) -> Starlette:
+    settings = resources.settings
+    waiter = RealtimeReplyWaiter(resources.supabase)
+
+    async def start_waiter() -> None:
+        await waiter.start()
+
+    services = ApiServices(
+        store=SupabaseMessageStore(resources.supabase),
+        waiter=waiter,
+        # A short lookup: intake must not hang on slow DNS (a name that does not resolve is accepted).
+        url_guard=WebhookUrlGuard(allow_private=settings.allow_private_webhooks, resolver=SystemResolver(timeout=2.0)),
+        cache_status=_cache_status,
+        on_startup=start_waiter,
+        on_shutdown=waiter.stop,
+    )
+    return create_app(settings, services)
+
+
+def listener(resources: Resources, responder_override: Responder | None = None) -> Listener:
+    settings = resources.settings
+    store = SupabaseMessageStore(resources.supabase)
+    triage = TriageService(
+        store,
+        responder_override or responder(settings, resources.http),
+        TriagePolicy(context_messages=settings.context_max_messages, lease_seconds=settings.lease_seconds),
+    )
+    deliverer = WebhookDeliverer(resources.http, webhook_secret(settings), settings.webhook_timeout_seconds)
+    delivery = DeliveryService(
+        store,
+        deliverer,
+        schedule=settings.webhook_retry_schedule,
+        lease_seconds=settings.webhook_timeout_seconds * 2 + 5,
+        batch_limit=8,
+    )
+    policy = ListenerPolicy(
+        concurrency=settings.listener_concurrency,
+        lease_seconds=settings.lease_seconds,
+        sweep_interval=settings.sweep_interval_seconds,
+        max_attempts=settings.max_attempts,
+        delivery_runners=max(2, settings.listener_concurrency // 2),
+        delivery_poll=settings.delivery_poll_seconds,
+    )
+
+    def feed(on_message: Callable[[str], None], on_ready: Callable[[], None]) -> Feed:
+        return InboxFeed(resources.supabase, on_message, on_ready)
+
+    return Listener(store, triage, delivery, feed, policy)

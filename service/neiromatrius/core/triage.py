@@ -1,0 +1,114 @@
+"""The triage use case: one claimed message → context → one model call → stored classification + reply."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ..errors import LeaseLost, ModelQuotaExceeded, ResponderError, StoreError, UnusableAnswer
+from .models import ClaimedMessage, MessageState, Triage, Usage
+from .ports import MessageStore, Responder
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TriagePolicy:
+    context_messages: int = 20
+    lease_seconds: float = 60.0
+    store_retries: int = 5  # a database blip must not waste the model's answer
+
+
+class TriageService:
+    def __init__(
+        self,
+        store: MessageStore,
+        responder: Responder,
+        policy: TriagePolicy,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._store = store
+        self._responder = responder
+        self._policy = policy
+        self._sleep = sleep
+
+    async def process(self, message: ClaimedMessage, worker: str) -> MessageState | None:
+        """Answer, hand off or fail ``message``; None when another worker took it over meanwhile."""
+        started = time.monotonic()
+        try:
+            state, detail = await self._process(message, worker)
+        except LeaseLost:
+            log.warning("message %s: lease lost to another worker; leaving it", message.id)
+            return None
+        log.info(
+            "message %s: %s attempt=%d %s ms=%d",
+            message.id, state.value, message.attempts, detail, (time.monotonic() - started) * 1000,
+        )  # fmt: skip
+        return state
+
+    async def _process(self, message: ClaimedMessage, worker: str) -> tuple[MessageState, str]:
+        context = await self._store.context(message, self._policy.context_messages)
+        try:
+            triage = await self._with_lease(message, worker, self._responder.respond(message, context))
+        except UnusableAnswer as exc:
+            await self._finish(message, worker, MessageState.HANDOFF, f"unusable_answer: {exc.message}", exc.usage)
+            return MessageState.HANDOFF, f"reason={exc.message}"
+        except ModelQuotaExceeded as exc:
+            await self._finish(message, worker, MessageState.FAILED, f"insufficient_quota: {exc.message}")
+            return MessageState.FAILED, "reason=insufficient_quota"
+        except ResponderError as exc:
+            await self._finish(message, worker, MessageState.FAILED, f"{exc.code}: {exc.message}")
+            return MessageState.FAILED, f"reason={exc.code}"
+        state = MessageState.HANDOFF if triage.classification.needs_human else MessageState.ANSWERED
+        await self._retrying(lambda: self._store.complete(message.id, worker, triage, state))
+        return state, _summary(triage)
+
+    async def _finish(
+        self, message: ClaimedMessage, worker: str, state: MessageState, error: str, usage: Usage | None = None
+    ) -> None:
+        await self._retrying(lambda: self._store.finish_without_reply(message.id, worker, state, error, usage))
+
+    async def _with_lease(self, message: ClaimedMessage, worker: str, work: Awaitable[T]) -> T:
+        """Run ``work`` while renewing the lease, so a slow model never lets a second worker in."""
+        task = asyncio.ensure_future(work)
+        interval = self._policy.lease_seconds / 3
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=interval)
+                if done:
+                    return task.result()
+                try:
+                    still_ours = await self._store.extend_lease(message.id, worker, self._policy.lease_seconds)
+                except StoreError as exc:
+                    log.warning("message %s: could not extend the lease: %s", message.id, exc.message)
+                    continue
+                if not still_ours:
+                    raise LeaseLost(f"message {message.id} was taken over")
+        finally:
+            task.cancel()  # a no-op once it is done; otherwise nobody waits for it any more
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        delay = 0.25
+        for attempt in range(self._policy.store_retries + 1):
+            try:
+                return await call()
+            except StoreError as exc:
+                if not exc.retryable or attempt == self._policy.store_retries:
+                    raise
+                log.warning("store unavailable (%s); retrying in %.2fs", exc.message, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, 4.0)
+        raise AssertionError("unreachable")
+
+
+def _summary(triage: Triage) -> str:
+    c, u = triage.classification, triage.usage
+    return (
+        f"category={c.category} urgency={c.urgency} needs_human={c.needs_human} model={u.model} "
+        f"tokens={u.prompt_tokens}+{u.completion_tokens} model_ms={u.latency_ms}"
+    )

@@ -1,0 +1,200 @@
+"""The listener: Realtime hints and a timer feed N consumers that claim, triage and hand replies to delivery.
+
+The database is the queue. A hint (a new-row event, a (re)subscription, the sweep timer) only makes
+an idle consumer claim; a consumer claims until nothing is left, so a missed event costs at most
+one sweep interval. Deliveries run in their own loops, so a slow endpoint never holds up triage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import uuid
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..core.delivery import DeliveryService
+from ..core.models import ClaimedMessage
+from ..core.ports import MessageStore
+from ..core.triage import TriageService
+from ..errors import StoreError
+
+log = logging.getLogger(__name__)
+
+
+class Feed(Protocol):
+    async def start(self, within: float = 10.0) -> bool: ...
+
+    async def stop(self) -> None: ...
+
+
+FeedFactory = Callable[[Callable[[str], None], Callable[[], None]], Feed]
+
+
+@dataclass(frozen=True)
+class ListenerPolicy:
+    concurrency: int = 4
+    lease_seconds: float = 60.0
+    sweep_interval: float = 5.0
+    max_attempts: int = 3
+    delivery_runners: int = 2
+    delivery_poll: float = 1.0
+    shutdown_grace: float = 8.0
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+
+
+class _Hints:
+    """A bounded wake-up queue: more hints than sleepers would only cause empty claims."""
+
+    def __init__(self, limit: int) -> None:
+        self._queue: asyncio.Queue[bool] = asyncio.Queue()
+        self._limit = limit
+
+    def poke(self) -> None:
+        if self._queue.qsize() < self._limit:
+            self._queue.put_nowait(True)
+
+    def close(self, sleepers: int) -> None:
+        for _ in range(sleepers):
+            self._queue.put_nowait(False)
+
+    async def wait(self, within: float | None = None) -> bool:
+        """True to go and look for work, False to stop."""
+        try:
+            return await asyncio.wait_for(self._queue.get(), within)
+        except TimeoutError:
+            return True
+
+
+class Listener:
+    def __init__(
+        self,
+        store: MessageStore,
+        triage: TriageService,
+        delivery: DeliveryService,
+        feed_factory: FeedFactory,
+        policy: ListenerPolicy,
+        worker: str | None = None,
+    ) -> None:
+        self.worker = worker or worker_id()
+        self._store = store
+        self._triage = triage
+        self._delivery = delivery
+        self._feed_factory = feed_factory
+        self._policy = policy
+        self._stopping = asyncio.Event()
+        self._work = _Hints(policy.concurrency)
+        self._deliveries = _Hints(policy.delivery_runners)
+        self._inflight: dict[str, ClaimedMessage] = {}
+
+    def stop(self) -> None:
+        """Stop taking work (safe to call from a signal handler)."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        feed = self._feed_factory(lambda _id: self._work.poke(), self._sweep)
+        subscribed = await feed.start()
+        log.info(
+            "listener %s: %d consumers, realtime %s, sweep every %.1fs",
+            self.worker, self._policy.concurrency, "subscribed" if subscribed else "not confirmed",
+            self._policy.sweep_interval,
+        )  # fmt: skip
+        self._sweep()
+        consumers = [asyncio.create_task(self._consume()) for _ in range(self._policy.concurrency)]
+        helpers = [asyncio.create_task(self._sweeper())]
+        helpers += [asyncio.create_task(self._deliver()) for _ in range(self._policy.delivery_runners)]
+        try:
+            await self._stopping.wait()
+        finally:
+            await self._shutdown(consumers, helpers)
+            await feed.stop()
+
+    def _sweep(self) -> None:
+        for _ in range(self._policy.concurrency):
+            self._work.poke()
+        self._deliveries.poke()
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(self._policy.sweep_interval)
+            self._sweep()
+
+    async def _consume(self) -> None:
+        backoff = Backoff(self._policy.sweep_interval)
+        while await self._work.wait() and not self._stopping.is_set():
+            while not self._stopping.is_set():
+                try:
+                    claimed = await self._store.claim(
+                        self.worker, 1, self._policy.lease_seconds, self._policy.max_attempts
+                    )
+                except StoreError as exc:
+                    log.warning("listener: claim failed (%s); backing off %.1fs", exc.message, backoff.delay)
+                    await backoff.wait()
+                    self._work.poke()  # try again, even if no new hint comes
+                    break
+                backoff.reset()
+                if not claimed:
+                    break
+                await self._handle(claimed[0])
+
+    async def _handle(self, message: ClaimedMessage) -> None:
+        self._inflight[message.id] = message
+        try:
+            await self._triage.process(message, self.worker)
+        except StoreError as exc:
+            log.warning("message %s: store failed (%s); its lease will expire and it is retried", message.id, exc)
+        except Exception:
+            log.exception("message %s: unexpected error; its lease will expire and it is retried", message.id)
+        # Not reached when cancelled at shutdown: the message stays in flight and its lease is released.
+        self._inflight.pop(message.id, None)
+        self._deliveries.poke()
+
+    async def _deliver(self) -> None:
+        backoff = Backoff(self._policy.sweep_interval)
+        while await self._deliveries.wait(self._policy.delivery_poll) and not self._stopping.is_set():
+            try:
+                while await self._delivery.run_once(self.worker):
+                    pass
+                backoff.reset()
+            except StoreError as exc:
+                log.warning("listener: delivery bookkeeping failed (%s); backing off", exc.message)
+                await backoff.wait()
+            except Exception:
+                log.exception("listener: delivery loop error")
+                await backoff.wait()
+
+    async def _shutdown(self, consumers: list[asyncio.Task[None]], helpers: list[asyncio.Task[None]]) -> None:
+        log.info("listener %s: stopping; %d message(s) in flight", self.worker, len(self._inflight))
+        self._work.close(len(consumers))
+        self._deliveries.close(len(helpers))
+        for task in helpers:
+            task.cancel()
+        _, unfinished = await asyncio.wait(consumers, timeout=self._policy.shutdown_grace)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*consumers, *helpers, return_exceptions=True)
+        for message_id in list(self._inflight):
+            with suppress(StoreError):
+                await self._store.release(message_id, self.worker)
+                log.info("message %s: lease released for another worker", message_id)
+        self._inflight.clear()
+
+
+class Backoff:
+    def __init__(self, ceiling: float, start: float = 0.2) -> None:
+        self._start = start
+        self._ceiling = ceiling
+        self.delay = start
+
+    def reset(self) -> None:
+        self.delay = self._start
+
+    async def wait(self) -> None:
+        await asyncio.sleep(self.delay)
+        self.delay = min(self.delay * 2, self._ceiling)

@@ -1,0 +1,146 @@
+"""``neiromatrius run`` (``make run``): the local stack, the API and the listener, as three processes.
+
+The stack is started first (migrations applied), then the API and the listener with its URL and
+keys in their environment. Any child ending stops the others; Ctrl-C or SIGTERM stops all three.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from .devstack.process import DevstackProcess
+
+API_READY_TIMEOUT = 60.0
+SECRET_FILE = "secret_key"
+
+CURL = """curl -X POST {api}/api/messages/ \\
+  -H "Content-Type: application/json" \\
+  -H "X-Webhook-URL: https://test-webhook.com/test" \\
+  -H "X-Platform: test" \\
+  -H "X-Chat-ID: test-123" \\
+  -d '{{"client_id": "test_client_001", "content": "Привет! Тестовое сообщение"}}'"""
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    port: int
+    db_port: int
+    api_port: int
+    data_dir: Path
+    env_file: Path
+    migrations_dir: Path
+    fresh: bool
+    database_url: str | None
+
+
+def local_secret_key(data_dir: Path) -> str:
+    """A SECRET_KEY for local runs, kept with the stack's data so signatures survive restarts."""
+    path = data_dir / SECRET_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+class LocalSystem:
+    def __init__(self, options: LocalOptions) -> None:
+        self.options = options
+        extra = {"DATABASE_URL": options.database_url} if options.database_url else {}
+        self.stack = DevstackProcess(
+            options.data_dir.resolve(),
+            migrations_dir=options.migrations_dir,
+            port=options.port,
+            db_port=options.db_port,
+            extra_env=extra,
+            env_path=options.env_file,
+        )
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self._stop = threading.Event()
+
+    def run(self) -> int:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self._stop.set())
+        try:
+            stack_env = self.stack.start(*(["--fresh"] if self.options.fresh else []))
+            env = self._child_env(stack_env)
+            self.children["api"] = self._spawn("api", env)
+            if not self._wait_for_api():
+                print("❌ the API did not start; see its log above.", file=sys.stderr)
+                return 1
+            self.children["listener"] = self._spawn("listener", env)
+            self._banner(stack_env, env)
+            return self._supervise()
+        finally:
+            self._stop_all()
+
+    def _child_env(self, stack_env: dict[str, str]) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(stack_env)
+        env["API_PORT"] = str(self.options.api_port)
+        env.setdefault("SECRET_KEY", local_secret_key(self.options.data_dir))
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _spawn(self, command: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "neiromatrius", command], env=env)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.options.api_port}"
+
+    def _wait_for_api(self) -> bool:
+        deadline = time.monotonic() + API_READY_TIMEOUT
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline and not self._stop.is_set():
+                if self.children["api"].poll() is not None:
+                    return False
+                try:
+                    if client.get(f"{self.api_url}/health").status_code == 200:
+                        return True
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+        return False
+
+    def _banner(self, stack_env: dict[str, str], env: dict[str, str]) -> None:
+        model = f"OpenAI {env.get('OPENAI_MODEL', 'gpt-4o-mini')}" if env.get("OPENAI_API_KEY") else "offline rules"
+        print(
+            "\nNeiromatrius is running locally.\n"
+            f"  API        {self.api_url}   (GET /health, POST /api/messages/)\n"
+            f"  Supabase   {stack_env['SUPABASE_URL']}   (keys in {self.options.env_file})\n"
+            f"  Model      {model}" + ("" if env.get("OPENAI_API_KEY") else " (set OPENAI_API_KEY for OpenAI)") + "\n"
+            "\nTry the checklist's request:\n" + CURL.format(api=self.api_url) + "\n\nReady. Ctrl-C stops it.",
+            flush=True,
+        )
+
+    def _supervise(self) -> int:
+        while not self._stop.wait(0.5):
+            for name, child in self.children.items():
+                if child.poll() is not None:
+                    print(f"❌ the {name} process exited ({child.returncode}); stopping.", file=sys.stderr)
+                    return 1
+        return 0
+
+    def _stop_all(self) -> None:
+        for name in ("listener", "api"):
+            child = self.children.get(name)
+            if child is None or child.poll() is not None:
+                continue
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        self.stack.stop()
