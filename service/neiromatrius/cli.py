@@ -76,6 +76,11 @@ def _serve(command: str) -> int:
 def _run(args: argparse.Namespace) -> int:
     from .local import LocalOptions, LocalSystem
 
+    if not args.migrations.is_dir():
+        print(f"❌ no migrations folder at {args.migrations}: run this from the project root, or pass --migrations.",
+              file=sys.stderr)  # fmt: skip
+        return 2
+
     options = LocalOptions(
         port=args.port,
         db_port=args.db_port,

@@ -111,6 +111,7 @@ def listener(resources: Resources, responder_override: Responder | None = None) 
         max_attempts=settings.max_attempts,
         delivery_runners=max(2, settings.listener_concurrency // 2),
         delivery_poll=settings.delivery_poll_seconds,
+        shutdown_grace=settings.shutdown_grace_seconds,
     )
 
     def feed(on_message: Callable[[str], None], on_ready: Callable[[], None]) -> Feed:

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=60.0, gt=0)
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
+    shutdown_grace_seconds: float = Field(default=8.0, ge=0)  # to finish claimed work on SIGTERM
 
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     delivery_poll_seconds: float = Field(default=1.0, gt=0)  # how soon a due retry is noticed

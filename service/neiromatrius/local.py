@@ -64,6 +64,7 @@ class LocalSystem:
             db_port=options.db_port,
             extra_env=extra,
             env_path=options.env_file,
+            own_session=True,
         )
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self._stop = threading.Event()
@@ -93,7 +94,9 @@ class LocalSystem:
         return env
 
     def _spawn(self, command: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "neiromatrius", command], env=env)
+        # Its own session: Ctrl-C reaches only this supervisor, which stops the children in order
+        # (listener, API, then the stack they use) instead of all at once.
+        return subprocess.Popen([sys.executable, "-m", "neiromatrius", command], env=env, start_new_session=True)
 
     @property
     def api_url(self) -> str:

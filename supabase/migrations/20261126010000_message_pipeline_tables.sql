@@ -46,7 +46,9 @@ create table public.messages (
   lease_expires_at timestamptz,
   attempts integer not null default 0,
   last_error text,
-  created_at timestamptz not null default now(),
+  -- clock_timestamp(), not now(): intake takes the conversation's row lock before inserting, so this
+  -- orders a conversation's messages as they commit, which is the order they are answered in.
+  created_at timestamptz not null default clock_timestamp(),
   updated_at timestamptz not null default now(),
   finished_at timestamptz,
   check ((direction = 'inbound') = (state is not null))

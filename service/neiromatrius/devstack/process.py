@@ -37,6 +37,7 @@ class DevstackProcess:
     db_port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
     env_path: Path | None = None  # where to write URL and keys; next to the data folder by default
+    own_session: bool = False  # True: a terminal's Ctrl-C reaches only the parent, which stops it in turn
     output: list[str] = field(default_factory=list)
     process: subprocess.Popen[str] | None = None
     _drainer: threading.Thread = field(init=False, repr=False)
@@ -57,7 +58,14 @@ class DevstackProcess:
             "--migrations", str(self.migrations_dir), *extra,
         ]  # fmt: skip
         self.output = []
-        self.process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=self.own_session,
+        )
         ready = threading.Event()
         self._drainer = threading.Thread(target=self._drain, args=(self.process, ready), daemon=True)
         self._drainer.start()
