@@ -18,9 +18,7 @@ def _devstack_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     ):
         p = sub.add_parser(name, help=help_text)
         if name == "run":
-            p.add_argument(
-                "--api-port", type=int, default=int(os.environ.get("API_PORT", "8000")), help="API port (API_PORT)"
-            )
+            p.add_argument("--api-port", type=int, help="API port (default API_PORT, or 8000)")
         p.add_argument("--port", type=int, default=54321, help="gateway port (default 54321)")
         p.add_argument("--db-port", type=int, default=54322, help="embedded Postgres port (default 54322)")
         p.add_argument("--data-dir", type=Path, default=Path(".devstack"), help="where the data lives")
@@ -81,10 +79,17 @@ def _run(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
 
+    api_port = args.api_port
+    if api_port is None:
+        raw = os.environ.get("API_PORT", "8000")
+        if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+            print(f"❌ API_PORT: must be a port number (1-65535), not {raw!r}", file=sys.stderr)
+            return 2
+        api_port = int(raw)
     options = LocalOptions(
         port=args.port,
         db_port=args.db_port,
-        api_port=args.api_port,
+        api_port=api_port,
         data_dir=args.data_dir,
         env_file=args.env_file,
         migrations_dir=args.migrations,

@@ -75,7 +75,7 @@ class SupabaseMessageStore:
     async def get(self, message_id: str) -> MessageView:
         data = await self._rpc("get_message", {"p_id": message_id})
         if not data:
-            raise NotFound(f"no message {message_id}")
+            raise NotFound("No such message.")
         return MessageView.model_validate(data)
 
     async def claim(self, worker: str, limit: int, lease_seconds: float, max_attempts: int) -> list[ClaimedMessage]:
@@ -127,7 +127,7 @@ class SupabaseMessageStore:
         if status in ("completed", "already_done"):
             return str(data["reply_id"])
         if status == "not_found":
-            raise NotFound(f"no message {message_id}")
+            raise NotFound("No such message.")
         raise LeaseLost(f"message {message_id} is held by another worker")
 
     async def finish_without_reply(
