@@ -12,7 +12,7 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import jwt
 import pytest
 
 from neiromatrius.devstack.process import DevstackProcess
+from tests.support.http_receiver import Receiver, Reply
 
 SQL_DIR = Path(__file__).parent / "integration" / "devstack" / "sql"
 
@@ -146,3 +147,30 @@ def supabase_cli() -> Path:
             check=True, capture_output=True, timeout=240,
         )  # fmt: skip
     return binary
+
+
+@pytest.fixture
+async def db(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
+    """A superuser connection to the stack's database, to look at rows as they really are."""
+    conn = await asyncpg.connect(stack.database_url)
+    yield conn
+    await conn.close()
+
+
+MakeReceiver = Callable[..., Awaitable[Receiver]]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[MakeReceiver]:
+    """Webhook receivers on 127.0.0.1, answering from a script (``Reply``s); closed after the test."""
+    started: list[Receiver] = []
+
+    async def make(*replies: Reply) -> Receiver:
+        server = Receiver(list(replies) or [Reply()])
+        await server.start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        await server.close()

@@ -26,7 +26,6 @@ from neiromatrius.devstack.process import free_port
 from neiromatrius.listener.worker import Listener
 from tests.conftest import Stack
 from tests.integration.pipeline.conftest import pipeline_settings
-from tests.support.http_receiver import Receiver, Reply
 
 SECRET_KEY = "e2e-secret-key-" + "k" * 32
 READY_BOUND = 60.0
@@ -173,28 +172,6 @@ async def running_listener(settings: Settings, responder: Responder | None = Non
         finally:
             listener.stop()
             await asyncio.wait_for(task, 30)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
-    started: list[Receiver] = []
-
-    async def make(*replies: Reply) -> Receiver:
-        server = Receiver(list(replies) or [Reply()])
-        await server.start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        await server.close()
-
-
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(stack.database_url)
-    yield conn
-    await conn.close()
 
 
 @pytest.fixture

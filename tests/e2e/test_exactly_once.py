@@ -8,12 +8,14 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
-from tests.conftest import Stack
+from tests.conftest import MakeReceiver, Stack
 from tests.e2e.conftest import StartService, eventually, service_env
 from tests.support.http_receiver import Receiver, Reply
 
@@ -42,22 +44,34 @@ async def send(http: httpx.AsyncClient, api_url: str, client_id: str, chat: str,
     return str(response.json()["id"])
 
 
+@dataclass(frozen=True)
+class Scenario:
+    client_id: str
+    api_url: str
+    hook: Receiver
+
+
+@pytest.fixture
+async def scenario(api: Callable[..., tuple[str, Any]], receiver: MakeReceiver, clean_clients: list[str]) -> Scenario:
+    """A client of this test only, the API process, and the webhook receiver its replies go to."""
+    client_id = f"once-{uuid.uuid4().hex[:8]}"
+    clean_clients.append(client_id)
+    api_url, _ = api()
+    return Scenario(client_id, api_url, await receiver())
+
+
 async def count(db: asyncpg.Connection, client_id: str, state: str) -> int:
     return int(await db.fetchval("select count(*) from messages where client_id = $1 and state = $2", client_id, state))
 
 
 async def test_two_listeners_answer_300_messages_over_30_conversations_exactly_once_and_in_order(
     stack: Stack,
-    api: Callable[..., tuple[str, Any]],
+    scenario: Scenario,
     start_service: StartService,
-    receiver: Callable[..., Any],
+    receiver: MakeReceiver,
     db: asyncpg.Connection,
-    clean_clients: list[str],
 ) -> None:
-    client_id = f"once-{uuid.uuid4().hex[:8]}"
-    clean_clients.append(client_id)
-    api_url, _ = api()
-    hook: Receiver = await receiver()
+    client_id, api_url, hook = scenario.client_id, scenario.api_url, scenario.hook
     for _ in range(2):
         start_listener(start_service, listener_env(stack))
 
@@ -109,16 +123,12 @@ async def test_two_listeners_answer_300_messages_over_30_conversations_exactly_o
 
 async def test_messages_sent_while_no_listener_runs_are_all_answered_once_one_starts(
     stack: Stack,
-    api: Callable[..., tuple[str, Any]],
+    scenario: Scenario,
     start_service: StartService,
-    receiver: Callable[..., Any],
+    receiver: MakeReceiver,
     db: asyncpg.Connection,
-    clean_clients: list[str],
 ) -> None:
-    client_id = f"late-{uuid.uuid4().hex[:8]}"
-    clean_clients.append(client_id)
-    api_url, _ = api()
-    hook: Receiver = await receiver()
+    client_id, api_url, hook = scenario.client_id, scenario.api_url, scenario.hook
     async with httpx.AsyncClient(timeout=30) as http:
         ids = [await send(http, api_url, client_id, f"chat-{i % 5}", f"Hello {i}", hook.url()) for i in range(25)]
     assert await count(db, client_id, "pending") == 25
@@ -136,16 +146,12 @@ async def test_messages_sent_while_no_listener_runs_are_all_answered_once_one_st
 
 async def test_a_listener_killed_while_holding_a_message_leaves_it_to_another_after_the_lease(
     stack: Stack,
-    api: Callable[..., tuple[str, Any]],
+    scenario: Scenario,
     start_service: StartService,
-    receiver: Callable[..., Any],
+    receiver: MakeReceiver,
     db: asyncpg.Connection,
-    clean_clients: list[str],
 ) -> None:
-    client_id = f"kill-{uuid.uuid4().hex[:8]}"
-    clean_clients.append(client_id)
-    api_url, _ = api()
-    hook: Receiver = await receiver()
+    client_id, api_url, hook = scenario.client_id, scenario.api_url, scenario.hook
     stuck_model: Receiver = await receiver(Reply(hang=True))  # an OpenAI that takes the call and never answers
     doomed = start_listener(
         start_service,
@@ -179,16 +185,12 @@ async def test_a_listener_killed_while_holding_a_message_leaves_it_to_another_af
 
 async def test_a_listener_stopped_gracefully_gives_its_message_back_at_once(
     stack: Stack,
-    api: Callable[..., tuple[str, Any]],
+    scenario: Scenario,
     start_service: StartService,
-    receiver: Callable[..., Any],
+    receiver: MakeReceiver,
     db: asyncpg.Connection,
-    clean_clients: list[str],
 ) -> None:
-    client_id = f"term-{uuid.uuid4().hex[:8]}"
-    clean_clients.append(client_id)
-    api_url, _ = api()
-    hook: Receiver = await receiver()
+    client_id, api_url, hook = scenario.client_id, scenario.api_url, scenario.hook
     stuck_model: Receiver = await receiver(Reply(hang=True))
     stopping = start_listener(
         start_service,

@@ -7,7 +7,7 @@ import base64
 import json
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -27,7 +27,8 @@ from neiromatrius.adapters.netguard import (
 from neiromatrius.adapters.webhooks import USER_AGENT, WebhookDeliverer, webhook_secret
 from neiromatrius.config import Settings
 from neiromatrius.core.models import Classification, DeliveryJob, DeliveryOutcome
-from tests.support.http_receiver import Receiver, Reply
+from tests.conftest import MakeReceiver
+from tests.support.http_receiver import Reply
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
 CREATED = datetime(2025, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
@@ -57,23 +58,7 @@ class TableResolver:
         return answers.pop(0) if len(answers) > 1 else answers[0]
 
 
-MakeReceiver = Callable[..., Awaitable[Receiver]]
 MakeDeliverer = Callable[..., WebhookDeliverer]
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[MakeReceiver]:
-    started: list[Receiver] = []
-
-    async def make(*replies: Reply) -> Receiver:
-        server = Receiver(list(replies) or [Reply()])
-        await server.start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        await server.close()
 
 
 @pytest.fixture

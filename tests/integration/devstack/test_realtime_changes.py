@@ -66,13 +66,6 @@ async def connect(stack: Stack) -> AsyncIterator[Callable[..., Any]]:
         await client.remove_all_channels()
 
 
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(stack.database_url)
-    yield conn
-    await conn.close()
-
-
 def collect(queue: asyncio.Queue[Event]) -> Callable[[Any], None]:
     return lambda payload: queue.put_nowait(payload["data"])
 

@@ -53,13 +53,6 @@ def store(resources: composition.Resources) -> SupabaseMessageStore:
 
 
 @pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(stack.database_url)
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
 async def client_id(db: asyncpg.Connection) -> AsyncIterator[str]:
     """A client of this test only; everything it wrote goes when the client row does (cascades)."""
     value = f"test-{uuid.uuid4().hex[:12]}"
