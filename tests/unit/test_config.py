@@ -1,0 +1,99 @@
+"""Settings: what the environment may say, and the one-line error naming a wrong variable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from neiromatrius.config import DEFAULT_CATEGORIES, Settings, load_settings
+from neiromatrius.errors import ConfigError
+
+REQUIRED = {"SUPABASE_URL": "http://127.0.0.1:54321", "SUPABASE_SERVICE_ROLE_KEY": "key", "SECRET_KEY": "s" * 32}
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Any:
+    for name in ("ALLOWED_ORIGINS", "CATEGORIES", "WEBHOOK_RETRY_SCHEDULE", "WEBHOOK_SECRET", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+    def set_env(**values: str) -> Settings:
+        for name, value in (REQUIRED | values).items():
+            monkeypatch.setenv(name, value)
+        return load_settings(_env_file=None)
+
+    return set_env
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ('["https://a.example", "https://b.example"]', ["https://a.example", "https://b.example"]),
+        ("https://a.example, https://b.example", ["https://a.example", "https://b.example"]),
+        ("https://a.example", ["https://a.example"]),
+        ("", []),
+    ],
+)
+def test_allowed_origins_is_a_json_array_or_comma_separated(env: Any, raw: str, expected: list[str]) -> None:
+    assert env(ALLOWED_ORIGINS=raw).allowed_origins == expected
+
+
+def test_lists_of_categories_and_retry_delays_come_from_the_environment(env: Any) -> None:
+    settings = env(CATEGORIES="sales,support,other", WEBHOOK_RETRY_SCHEDULE="[0.5, 5, 60]")
+    assert settings.categories == ("sales", "support", "other")
+    assert settings.webhook_retry_schedule == (0.5, 5.0, 60.0)
+
+
+def test_defaults_suit_a_sales_and_support_inbox(env: Any) -> None:
+    settings = env()
+    assert settings.categories == DEFAULT_CATEGORIES
+    assert (settings.max_content_chars, settings.max_body_bytes, settings.allow_private_webhooks) == (
+        4000,
+        65536,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "variable"),
+    [
+        ({"SECRET_KEY": "too-short"}, "SECRET_KEY"),
+        ({"SUPABASE_URL": "ftp://example.com"}, "SUPABASE_URL"),
+        ({"DATABASE_URL": "postgresql://postgres@db/postgres"}, "DATABASE_URL"),
+        ({"ALLOWED_ORIGINS": "[not json"}, "ALLOWED_ORIGINS"),
+        ({"WEBHOOK_SECRET": "plain-secret"}, "WEBHOOK_SECRET"),
+        ({"CATEGORIES": "a,a"}, "CATEGORIES"),
+        ({"API_PORT": "eighty"}, "API_PORT"),
+        ({"LISTENER_CONCURRENCY": "0"}, "LISTENER_CONCURRENCY"),
+    ],
+)
+def test_a_wrong_value_is_one_error_naming_the_variable(env: Any, values: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        env(**values)
+    assert error.value.variable == variable
+    assert error.value.message.startswith(f"{variable}: ")
+    assert "\n" not in error.value.message
+
+
+def test_a_missing_required_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in REQUIRED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SUPABASE_URL", "http://127.0.0.1:54321")
+    monkeypatch.setenv("SECRET_KEY", "s" * 32)
+    with pytest.raises(ConfigError) as error:
+        load_settings(_env_file=None)
+    assert error.value.message == "SUPABASE_SERVICE_ROLE_KEY: is required"
+
+
+def test_derived_secrets_differ_by_purpose_and_follow_the_secret_key(env: Any) -> None:
+    one = env()
+    other = env(SECRET_KEY="t" * 32)
+    assert one.derived_secret("webhook-signing") != one.derived_secret("openai-safety-identifier")
+    assert one.derived_secret("webhook-signing") == env().derived_secret("webhook-signing")
+    assert one.derived_secret("webhook-signing") != other.derived_secret("webhook-signing")
+
+
+def test_secrets_do_not_show_in_the_settings_repr(env: Any) -> None:
+    settings = env(OPENAI_API_KEY="sk-very-secret")
+    assert "sk-very-secret" not in repr(settings)
+    assert "s" * 32 not in repr(settings)

@@ -1,0 +1,192 @@
+"""The triage use case with fakes: what is stored for each kind of model answer, the lease kept alive
+while the model works, and a database blip that must not waste the model's answer."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from neiromatrius.core.models import (
+    ClaimedMessage,
+    Classification,
+    ContextMessage,
+    MessageState,
+    Triage,
+    Usage,
+)
+from neiromatrius.core.triage import TriagePolicy, TriageService
+from neiromatrius.errors import (
+    LeaseLost,
+    ModelQuotaExceeded,
+    ModelUnavailable,
+    ResponderError,
+    StoreUnavailable,
+    UnusableAnswer,
+)
+
+MESSAGE = ClaimedMessage(
+    id="m1", conversation_id="c1", client_id="client", platform="test", chat_id="chat", content="Where is my order?",
+    attempts=1, created_at=datetime(2026, 11, 26, tzinfo=UTC),
+)  # fmt: skip
+USAGE = Usage(model="gpt-test", prompt_version="v1", prompt_tokens=10, completion_tokens=5, latency_ms=7)
+
+
+def triage(needs_human: bool = False) -> Triage:
+    classification = Classification(
+        category="order_status", intent="track_order", sentiment="neutral", urgency="normal", language="en",
+        confidence=0.8, needs_human=needs_human,
+    )  # fmt: skip
+    return Triage(classification=classification, reply="It ships tomorrow.", usage=USAGE)
+
+
+class FakeStore:
+    def __init__(self, *, keep_lease: bool = True, complete_failures: int = 0) -> None:
+        self.completed: list[tuple[str, str, Triage, MessageState]] = []
+        self.finished: list[tuple[str, MessageState, str, Usage | None]] = []
+        self.extensions = 0
+        self.extended = asyncio.Event()
+        self.context_limit: int | None = None
+        self._keep_lease = keep_lease
+        self._complete_failures = complete_failures
+
+    async def context(self, message: ClaimedMessage, limit: int) -> list[ContextMessage]:
+        self.context_limit = limit
+        return [ContextMessage(role="user", content="Hi"), ContextMessage(role="assistant", content="Hello!")]
+
+    async def extend_lease(self, message_id: str, worker: str, lease_seconds: float) -> bool:
+        self.extensions += 1
+        if self.extensions >= 2:
+            self.extended.set()
+        return self._keep_lease
+
+    async def complete(self, message_id: str, worker: str, result: Triage, state: MessageState) -> str:
+        if self._complete_failures:
+            self._complete_failures -= 1
+            raise StoreUnavailable("complete_message: database unavailable (PGRST000)")
+        self.completed.append((message_id, worker, result, state))
+        return "reply-1"
+
+    async def finish_without_reply(
+        self, message_id: str, worker: str, state: MessageState, error: str, usage: Usage | None
+    ) -> None:
+        self.finished.append((message_id, state, error, usage))
+
+
+class FakeResponder:
+    def __init__(self, outcome: Triage | Exception, wait_for: asyncio.Event | None = None) -> None:
+        self.outcome = outcome
+        self.wait_for = wait_for
+        self.contexts: list[list[ContextMessage]] = []
+        self.cancelled = False
+
+    async def respond(self, message: ClaimedMessage, context: list[ContextMessage]) -> Triage:
+        self.contexts.append(context)
+        try:
+            if self.wait_for is not None:
+                await self.wait_for.wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+
+class RecordingSleep:
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def service(store: FakeStore, responder: FakeResponder, lease: float = 60.0, sleep: Any = None) -> TriageService:
+    policy = TriagePolicy(context_messages=7, lease_seconds=lease)
+    return TriageService(store, responder, policy, sleep=sleep or RecordingSleep())  # type: ignore[arg-type]
+
+
+async def test_an_answer_is_stored_with_its_classification_and_the_conversation_as_context() -> None:
+    store, responder = FakeStore(), FakeResponder(triage())
+
+    assert await service(store, responder).process(MESSAGE, "w1") is MessageState.ANSWERED
+    assert store.completed == [("m1", "w1", triage(), MessageState.ANSWERED)]
+    assert store.context_limit == 7
+    assert [c.content for c in responder.contexts[0]] == ["Hi", "Hello!"]
+
+
+async def test_needs_human_keeps_the_reply_and_hands_the_message_off() -> None:
+    store = FakeStore()
+    assert await service(store, FakeResponder(triage(needs_human=True))).process(MESSAGE, "w1") is MessageState.HANDOFF
+    assert [(c[0], c[3]) for c in store.completed] == [("m1", MessageState.HANDOFF)]
+
+
+@pytest.mark.parametrize(
+    ("error", "state", "reason"),
+    [
+        (UnusableAnswer("refused"), MessageState.HANDOFF, "unusable_answer: refused"),
+        (
+            ModelQuotaExceeded("429 insufficient_quota"),
+            MessageState.FAILED,
+            "insufficient_quota: 429 insufficient_quota",
+        ),
+        (ModelUnavailable("after 3 attempts (last: status 500)"), MessageState.FAILED, "model_unavailable: after 3"),
+        (ResponderError("401 invalid api key"), MessageState.FAILED, "model_error: 401 invalid api key"),
+    ],
+)
+async def test_a_model_failure_is_kept_with_its_reason_and_nothing_is_sent(
+    error: Exception, state: MessageState, reason: str
+) -> None:
+    store = FakeStore()
+    assert await service(store, FakeResponder(error)).process(MESSAGE, "w1") is state
+    assert store.completed == []
+    [(message_id, stored_state, stored_reason, _)] = store.finished
+    assert (message_id, stored_state) == ("m1", state)
+    assert stored_reason.startswith(reason)
+
+
+async def test_an_unusable_answer_keeps_what_the_call_cost() -> None:
+    error = UnusableAnswer("truncated")
+    error.usage = USAGE
+    store = FakeStore()
+    await service(store, FakeResponder(error)).process(MESSAGE, "w1")
+    assert store.finished[0][3] == USAGE
+
+
+async def test_the_lease_is_renewed_while_the_model_works() -> None:
+    store = FakeStore()
+    responder = FakeResponder(triage(), wait_for=store.extended)  # answers once the lease was renewed twice
+
+    state = await asyncio.wait_for(service(store, responder, lease=0.03).process(MESSAGE, "w1"), 10)
+
+    assert state is MessageState.ANSWERED
+    assert store.extensions >= 2 and len(store.completed) == 1
+
+
+async def test_a_lease_taken_over_abandons_the_model_call_and_stores_nothing() -> None:
+    store = FakeStore(keep_lease=False)
+    responder = FakeResponder(triage(), wait_for=asyncio.Event())  # never answers by itself
+
+    state = await asyncio.wait_for(service(store, responder, lease=0.03).process(MESSAGE, "w1"), 10)
+
+    assert state is None
+    assert responder.cancelled
+    assert store.completed == [] and store.finished == []
+
+
+async def test_a_database_blip_while_storing_is_retried_so_the_answer_is_not_lost() -> None:
+    store, sleep = FakeStore(complete_failures=2), RecordingSleep()
+
+    assert await service(store, FakeResponder(triage()), sleep=sleep).process(MESSAGE, "w1") is MessageState.ANSWERED
+    assert len(store.completed) == 1
+    assert sleep.waits == [0.25, 0.5]
+
+
+async def test_a_lease_lost_when_storing_is_not_an_error() -> None:
+    class LostStore(FakeStore):
+        async def complete(self, message_id: str, worker: str, result: Triage, state: MessageState) -> str:
+            raise LeaseLost("taken over")
+
+    assert await service(LostStore(), FakeResponder(triage())).process(MESSAGE, "w1") is None
