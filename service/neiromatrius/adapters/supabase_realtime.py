@@ -42,7 +42,11 @@ class _Subscription:
     async def subscribe(self, within: float) -> bool:
         """Join; True when Postgres changes flow ``within`` seconds (the sweep covers the gap otherwise)."""
         assert self._channel is not None
-        await self._channel.subscribe(self._state)
+        try:
+            await self._channel.subscribe(self._state)
+        except Exception as exc:  # realtime-py gives up connecting after its retries: carry on without it
+            log.warning("realtime: %s could not connect (%r); relying on the sweep", self._topic, exc)
+            return False
         try:
             await asyncio.wait_for(self._ready.wait(), within)
         except TimeoutError:

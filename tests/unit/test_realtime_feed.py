@@ -1,0 +1,86 @@
+"""The Realtime adapters' own logic, with a fake channel: hints, the reply waiter's race, a dead socket."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+from neiromatrius.adapters.supabase_realtime import InboxFeed, RealtimeReplyWaiter
+
+
+class FakeChannel:
+    def __init__(self, fail: Exception | None) -> None:
+        self.fail = fail
+        self.system: list[Callable[[Any], None]] = []
+        self.changes: list[tuple[str, str, Callable[[Any], None]]] = []
+
+    def on_system(self, callback: Callable[[Any], None]) -> FakeChannel:
+        self.system.append(callback)
+        return self
+
+    def on_postgres_changes(self, event: Any, callback: Callable[[Any], None], table: str, **_: Any) -> FakeChannel:
+        self.changes.append((str(event.value), table, callback))
+        return self
+
+    async def subscribe(self, callback: Callable[..., None]) -> None:
+        if self.fail is not None:
+            raise self.fail
+        for handler in self.system:
+            handler(SimpleNamespace(message="Subscribed to PostgreSQL"))
+
+    def emit(self, event: str, table: str, record: dict[str, Any]) -> None:
+        for kind, name, callback in self.changes:
+            if (kind, name) == (event, table):
+                callback({"data": {"record": record}, "ids": []})
+
+
+class FakeClient:
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.channels: list[FakeChannel] = []
+        self.fail = fail
+
+    def channel(self, topic: str) -> FakeChannel:
+        self.channels.append(FakeChannel(self.fail))
+        return self.channels[-1]
+
+    async def remove_channel(self, channel: FakeChannel) -> None:
+        self.channels.remove(channel)
+
+
+async def test_the_inbox_hints_new_inbound_messages_and_each_subscription() -> None:
+    client, ids, ready = FakeClient(), [], []
+    feed = InboxFeed(client, ids.append, lambda: ready.append(True))  # type: ignore[arg-type]
+
+    assert await feed.start(within=1)
+    client.channels[0].emit("INSERT", "messages", {"id": "m1", "direction": "inbound"})
+    assert ids == ["m1"]
+    assert ready  # the subscription itself asks for a sweep
+
+
+async def test_a_realtime_that_cannot_connect_leaves_the_sweep_to_do_the_work() -> None:
+    feed = InboxFeed(FakeClient(fail=ConnectionRefusedError(111, "refused")), lambda _: None, lambda: None)  # type: ignore[arg-type]
+    assert await feed.start(within=1) is False
+
+
+async def test_the_waiter_hears_a_reply_that_lands_while_it_waits() -> None:
+    client = FakeClient()
+    waiter = RealtimeReplyWaiter(client)  # type: ignore[arg-type]
+    await waiter.start(within=1)
+
+    waiting = asyncio.create_task(waiter.wait("m1", within=10))
+    await asyncio.sleep(0)  # one turn of the loop runs the task up to its wait (no timing involved)
+    client.channels[0].emit("INSERT", "replies", {"id": "r1", "message_id": "m1"})
+    assert await waiting is True
+
+
+async def test_the_waiter_remembers_a_reply_that_landed_before_anyone_waited() -> None:
+    client = FakeClient()
+    waiter = RealtimeReplyWaiter(client)  # type: ignore[arg-type]
+    await waiter.start(within=1)
+
+    client.channels[0].emit("UPDATE", "messages", {"id": "m2", "state": "handoff"})
+    client.channels[0].emit("UPDATE", "messages", {"id": "m3", "state": "processing"})
+    assert await waiter.wait("m2", within=10) is True
+    assert await waiter.wait("m3", within=0.01) is False  # not finished: the wait runs out
