@@ -68,7 +68,6 @@ async def test_two_listeners_answer_300_messages_over_30_conversations_exactly_o
     stack: Stack,
     scenario: Scenario,
     start_service: StartService,
-    receiver: MakeReceiver,
     db: asyncpg.Connection,
 ) -> None:
     client_id, api_url, hook = scenario.client_id, scenario.api_url, scenario.hook
@@ -125,7 +124,6 @@ async def test_messages_sent_while_no_listener_runs_are_all_answered_once_one_st
     stack: Stack,
     scenario: Scenario,
     start_service: StartService,
-    receiver: MakeReceiver,
     db: asyncpg.Connection,
 ) -> None:
     client_id, api_url, hook = scenario.client_id, scenario.api_url, scenario.hook

@@ -69,10 +69,10 @@ async def test_the_waiter_hears_a_reply_that_lands_while_it_waits() -> None:
     waiter = RealtimeReplyWaiter(client)  # type: ignore[arg-type]
     await waiter.start(within=1)
 
-    waiting = asyncio.create_task(waiter.wait("m1", within=10))
-    await asyncio.sleep(0)  # one turn of the loop runs the task up to its wait (no timing involved)
-    client.channels[0].emit("INSERT", "replies", {"id": "r1", "message_id": "m1"})
-    assert await waiting is True
+    # Runs once wait() has registered and suspended: the reply lands while it waits.
+    asyncio.get_running_loop().call_soon(client.channels[0].emit, "INSERT", "replies", {"id": "r1", "message_id": "m1"})
+    assert await waiter.wait("m1", within=10) is True
+    assert "m1" not in waiter._finished  # it went to the waiter, not to the memory of unclaimed replies
 
 
 async def test_the_waiter_remembers_a_reply_that_landed_before_anyone_waited() -> None:

@@ -4,6 +4,7 @@ while the model works, and a database blip that must not waste the model's answe
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,7 +46,7 @@ def triage(needs_human: bool = False) -> Triage:
 class FakeStore:
     def __init__(self, *, keep_lease: bool = True, complete_failures: int = 0) -> None:
         self.completed: list[tuple[str, str, Triage, MessageState]] = []
-        self.finished: list[tuple[str, MessageState, str, Usage | None]] = []
+        self.finished: list[tuple[str, MessageState, str]] = []
         self.extensions = 0
         self.extended = asyncio.Event()
         self.context_limit: int | None = None
@@ -69,10 +70,8 @@ class FakeStore:
         self.completed.append((message_id, worker, result, state))
         return "reply-1"
 
-    async def finish_without_reply(
-        self, message_id: str, worker: str, state: MessageState, error: str, usage: Usage | None
-    ) -> None:
-        self.finished.append((message_id, state, error, usage))
+    async def finish_without_reply(self, message_id: str, worker: str, state: MessageState, error: str) -> None:
+        self.finished.append((message_id, state, error))
 
 
 class FakeResponder:
@@ -142,17 +141,20 @@ async def test_a_model_failure_is_kept_with_its_reason_and_nothing_is_sent(
     store = FakeStore()
     assert await service(store, FakeResponder(error)).process(MESSAGE, "w1") is state
     assert store.completed == []
-    [(message_id, stored_state, stored_reason, _)] = store.finished
+    [(message_id, stored_state, stored_reason)] = store.finished
     assert (message_id, stored_state) == ("m1", state)
     assert stored_reason.startswith(reason)
 
 
-async def test_an_unusable_answer_keeps_what_the_call_cost() -> None:
+async def test_an_unusable_answer_logs_what_the_call_cost(caplog: pytest.LogCaptureFixture) -> None:
     error = UnusableAnswer("truncated")
     error.usage = USAGE
     store = FakeStore()
-    await service(store, FakeResponder(error)).process(MESSAGE, "w1")
-    assert store.finished[0][3] == USAGE
+    with caplog.at_level(logging.INFO, logger="neiromatrius.core.triage"):
+        await service(store, FakeResponder(error)).process(MESSAGE, "w1")
+    assert store.finished == [("m1", MessageState.HANDOFF, "unusable_answer: truncated")]
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("message m1:")]
+    assert "handoff" in line and "model=gpt-test tokens=10+5" in line
 
 
 async def test_the_lease_is_renewed_while_the_model_works() -> None:

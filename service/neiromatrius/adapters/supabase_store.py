@@ -19,7 +19,6 @@ from ..core.models import (
     MessageState,
     MessageView,
     Triage,
-    Usage,
 )
 from ..errors import LeaseLost, NotFound, StoreError, StoreUnavailable
 
@@ -130,9 +129,7 @@ class SupabaseMessageStore:
             raise NotFound("No such message.")
         raise LeaseLost(f"message {message_id} is held by another worker")
 
-    async def finish_without_reply(
-        self, message_id: str, worker: str, state: MessageState, error: str, usage: Usage | None
-    ) -> None:
+    async def finish_without_reply(self, message_id: str, worker: str, state: MessageState, error: str) -> None:
         params = {"p_message_id": message_id, "p_worker": worker, "p_state": state.value, "p_error": error}
         data = await self._rpc("finish_message", params)
         if data.get("status") != "finished":

@@ -15,7 +15,6 @@ from .models import (
     MessageState,
     MessageView,
     Triage,
-    Usage,
 )
 
 
@@ -50,10 +49,8 @@ class MessageStore(Protocol):
         """
         ...
 
-    async def finish_without_reply(
-        self, message_id: str, worker: str, state: MessageState, error: str, usage: Usage | None
-    ) -> None:
-        """Hand the message to a human or fail it, keeping the reason (and the model's usage, if any)."""
+    async def finish_without_reply(self, message_id: str, worker: str, state: MessageState, error: str) -> None:
+        """Hand the message to a human or fail it, keeping the reason."""
         ...
 
     async def release(self, message_id: str, worker: str) -> None:

@@ -56,8 +56,9 @@ class TriageService:
         try:
             triage = await self._with_lease(message, worker, self._responder.respond(message, context))
         except UnusableAnswer as exc:
-            await self._finish(message, worker, MessageState.HANDOFF, f"unusable_answer: {exc.message}", exc.usage)
-            return MessageState.HANDOFF, f"reason={exc.message}"
+            await self._finish(message, worker, MessageState.HANDOFF, f"unusable_answer: {exc.message}")
+            spent = "" if exc.usage is None else f" {_cost(exc.usage)}"  # the tokens were spent all the same
+            return MessageState.HANDOFF, f"reason={exc.message}{spent}"
         except ModelQuotaExceeded as exc:
             await self._finish(message, worker, MessageState.FAILED, f"insufficient_quota: {exc.message}")
             return MessageState.FAILED, "reason=insufficient_quota"
@@ -68,10 +69,8 @@ class TriageService:
         await self._retrying(lambda: self._store.complete(message.id, worker, triage, state))
         return state, _summary(triage)
 
-    async def _finish(
-        self, message: ClaimedMessage, worker: str, state: MessageState, error: str, usage: Usage | None = None
-    ) -> None:
-        await self._retrying(lambda: self._store.finish_without_reply(message.id, worker, state, error, usage))
+    async def _finish(self, message: ClaimedMessage, worker: str, state: MessageState, error: str) -> None:
+        await self._retrying(lambda: self._store.finish_without_reply(message.id, worker, state, error))
 
     async def _with_lease(self, message: ClaimedMessage, worker: str, work: Awaitable[T]) -> T:
         """Run ``work`` while renewing the lease, so a slow model never lets a second worker in."""
@@ -107,8 +106,9 @@ class TriageService:
 
 
 def _summary(triage: Triage) -> str:
-    c, u = triage.classification, triage.usage
-    return (
-        f"category={c.category} urgency={c.urgency} needs_human={c.needs_human} model={u.model} "
-        f"tokens={u.prompt_tokens}+{u.completion_tokens} model_ms={u.latency_ms}"
-    )
+    c = triage.classification
+    return f"category={c.category} urgency={c.urgency} needs_human={c.needs_human} {_cost(triage.usage)}"
+
+
+def _cost(u: Usage) -> str:
+    return f"model={u.model} tokens={u.prompt_tokens}+{u.completion_tokens} model_ms={u.latency_ms}"

@@ -195,12 +195,12 @@ async def test_complete_writes_classification_reply_and_state_in_one_go_and_only
 async def test_finish_without_reply_keeps_the_reason(store: SupabaseMessageStore, incoming: Make) -> None:
     intake = await store.intake(incoming())
     [claimed] = await store.claim("w1", 1, 30, 3)
-    await store.finish_without_reply(claimed.id, "w1", MessageState.HANDOFF, "unusable_answer: refused", None)
+    await store.finish_without_reply(claimed.id, "w1", MessageState.HANDOFF, "unusable_answer: refused")
 
     view = await store.get(intake.id)
     assert (view.state, view.last_error, view.response) == (MessageState.HANDOFF, "unusable_answer: refused", None)
     with pytest.raises(LeaseLost):
-        await store.finish_without_reply(claimed.id, "w1", MessageState.FAILED, "again", None)
+        await store.finish_without_reply(claimed.id, "w1", MessageState.FAILED, "again")
 
 
 async def test_release_makes_the_message_claimable_at_once(store: SupabaseMessageStore, incoming: Make) -> None:

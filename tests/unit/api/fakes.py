@@ -17,7 +17,6 @@ from neiromatrius.core.models import (
     MessageState,
     MessageView,
     Triage,
-    Usage,
 )
 from neiromatrius.errors import InputError, NotFound
 
@@ -105,9 +104,7 @@ class FakeMessageStore:
     async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> str:
         raise AssertionError("the API never completes")
 
-    async def finish_without_reply(
-        self, message_id: str, worker: str, state: MessageState, error: str, usage: Usage | None
-    ) -> None:
+    async def finish_without_reply(self, message_id: str, worker: str, state: MessageState, error: str) -> None:
         raise AssertionError("the API never finishes")
 
     async def release(self, message_id: str, worker: str) -> None:
