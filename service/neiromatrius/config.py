@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import ConfigError
 
+BOT_TOKEN_VARIABLE = "TELEGRAM_BOT_TOKEN"
 DEFAULT_CATEGORIES = (
     "sales",
     "pricing",
@@ -57,6 +59,17 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     telegram_bot_token: SecretStr | None = None
     telegram_enabled: bool = False
+    # Telegram echoes this in X-Telegram-Bot-Api-Secret-Token; derived from SECRET_KEY when unset.
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_url: str = Field(default="https://api.telegram.org", pattern=r"^https?://")
+
+    # Token buckets on intake: each holds a minute's allowance and refills evenly; 0 turns one off.
+    rate_limit_client_per_minute: int = Field(default=120, ge=0)
+    rate_limit_chat_per_minute: int = Field(default=30, ge=0)
+
+    metrics_token: SecretStr | None = None  # when set, /metrics wants "Authorization: Bearer <token>"
+    listener_metrics_host: str = "127.0.0.1"
+    listener_metrics_port: int = Field(default=9464, ge=0, le=65535)  # /metrics and /health; 0 = off
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
@@ -117,6 +130,39 @@ class Settings(BaseSettings):
             raise ValueError("must be a non-empty list without repeats")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(redis|rediss|unix)://", value):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value or None
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[0-9]{1,20}:[A-Za-z0-9_-]{20,100}", value.get_secret_value()):
+            raise ValueError("must look like 123456789:AA... (the token @BotFather gives)")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("must be 1-256 characters from A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+    @model_validator(mode="after")
+    def _telegram_needs_token(self) -> Settings:
+        if self.telegram_enabled and self.telegram_bot_token is None:
+            raise ValueError(f"{BOT_TOKEN_VARIABLE}: is required when TELEGRAM_ENABLED is true")
+        return self
+
+    def telegram_secret(self) -> str:
+        """The webhook secret token Telegram sends back: the setting, or one derived from ``SECRET_KEY``."""
+        if self.telegram_webhook_secret is not None:
+            return self.telegram_webhook_secret.get_secret_value()
+        return self.derived_secret("telegram-webhook").hex()
+
     def derived_secret(self, purpose: str) -> bytes:
         """A key for one purpose, derived from ``SECRET_KEY`` so one secret serves them all."""
         return hmac.new(self.secret_key.get_secret_value().encode(), purpose.encode(), hashlib.sha256).digest()
@@ -130,4 +176,6 @@ def load_settings(**overrides: Any) -> Settings:
         first = exc.errors()[0]
         variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
         message = "is required" if first["type"] == "missing" else first["msg"].removeprefix("Value error, ")
+        if not first["loc"] and ": " in message:  # a rule across settings names its variable first
+            variable, message = message.split(": ", 1)
         raise ConfigError(variable, message) from None
