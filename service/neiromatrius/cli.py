@@ -1,4 +1,5 @@
-"""The ``neiromatrius`` command: ``api``, ``listener``, ``run`` (everything, locally), ``devstack``, ``token``."""
+"""The ``neiromatrius`` command: ``api``, ``listener``, ``run`` (everything, locally), ``devstack``, ``token``,
+``telegram``."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import logs
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 
 def _devstack_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -36,11 +41,23 @@ def _token_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("--lifetime", type=int, default=3600, help="seconds until it expires (default 3600)")
 
 
+def _telegram_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("telegram", help="Telegram: register the webhook, or poll without a public URL")
+    actions = p.add_subparsers(dest="action", required=True)
+    hook = actions.add_parser("set-webhook", help="register URL (https) with the secret token")
+    hook.add_argument("url", help="e.g. https://api.example.com/api/telegram/webhook")
+    hook.add_argument("--drop-pending", action="store_true", help="discard updates waiting at Telegram")
+    actions.add_parser("delete-webhook", help="unregister the webhook (polling needs this)")
+    actions.add_parser("info", help="show the registered webhook and its last error")
+    actions.add_parser("poll", help="long-poll for updates and store them (the listener answers)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="neiromatrius")
     sub = parser.add_subparsers(dest="command", required=True)
     _devstack_parser(sub)
     _token_parser(sub)
+    _telegram_parser(sub)
     sub.add_parser("api", help="serve the HTTP API (settings from the environment and .env)")
     sub.add_parser("listener", help="answer messages: realtime subscriber, OpenAI triage, delivery")
     args = parser.parse_args(argv)
@@ -51,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args.command)
     if args.command == "run":
         return _run(args)
+    if args.command == "telegram":
+        return _telegram(args)
     return _devstack(args)
 
 
@@ -68,6 +87,48 @@ def _serve(command: str) -> int:
         asyncio.run(serve_api(settings) if command == "api" else serve_listener(settings))
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def _telegram(args: argparse.Namespace) -> int:
+    from .config import load_settings
+    from .errors import ConfigError, InputError, TelegramError
+    from .serve import serve_telegram_poll
+
+    try:
+        settings = load_settings()
+        if settings.telegram_bot_token is None:
+            raise ConfigError("TELEGRAM_BOT_TOKEN", "is required for `neiromatrius telegram`")
+    except ConfigError as exc:
+        print(f"❌ {exc.message}", file=sys.stderr)
+        return 2
+    try:
+        if args.action == "poll":
+            return asyncio.run(serve_telegram_poll(settings))
+        return asyncio.run(_telegram_call(settings, args))
+    except (InputError, TelegramError) as exc:
+        print(f"❌ {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _telegram_call(settings: Settings, args: argparse.Namespace) -> int:
+    from . import composition, telegram
+
+    async with composition.http_client(settings) as http:
+        bot = composition.telegram_api(settings, http)
+        assert bot is not None  # checked by the caller
+        if args.action == "set-webhook":
+            await telegram.set_webhook(bot, settings, args.url, drop_pending=args.drop_pending)
+            print(f"✅ Webhook set: {args.url} (with the secret token; updates: message)")
+        elif args.action == "delete-webhook":
+            await telegram.delete_webhook(bot)
+            print("✅ Webhook deleted: `neiromatrius telegram poll` can fetch updates now")
+        info = await telegram.webhook_info(bot)
+        print(f"   url: {info.get('url') or '(none)'}; pending updates: {info.get('pending_update_count', 0)}")
+        if info.get("last_error_message"):
+            print(f"   last error: {info['last_error_message']}")
     return 0
 
 

@@ -19,11 +19,12 @@ from .adapters.offline_responder import OfflineResponder
 from .adapters.openai_responder import OpenAIResponder
 from .adapters.supabase_realtime import InboxFeed, RealtimeReplyWaiter
 from .adapters.supabase_store import SupabaseMessageStore
+from .adapters.telegram import TelegramBotApi, TelegramDeliverer
 from .adapters.webhooks import WebhookDeliverer, webhook_secret
 from .api.app import ApiServices, create_app
 from .config import Settings
-from .core.delivery import DeliveryService
-from .core.ports import Responder
+from .core.delivery import DeliveryService, PlatformDeliverer
+from .core.ports import Deliverer, Responder
 from .core.triage import TriagePolicy, TriageService
 from .listener.worker import Feed, Listener, ListenerPolicy
 
@@ -56,6 +57,19 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             await supabase.realtime.close()
     finally:
         await http.aclose()
+
+
+def telegram_api(settings: Settings, http: httpx.AsyncClient) -> TelegramBotApi | None:
+    if settings.telegram_bot_token is None:
+        return None
+    return TelegramBotApi(http, settings.telegram_bot_token.get_secret_value(), settings.telegram_api_url)
+
+
+def deliverer(settings: Settings, http: httpx.AsyncClient) -> Deliverer:
+    """Signed webhooks, and Telegram's sendMessage for Telegram conversations."""
+    webhooks = WebhookDeliverer(http, webhook_secret(settings), settings.webhook_timeout_seconds)
+    bot = telegram_api(settings, http)
+    return PlatformDeliverer(webhooks, {"telegram": TelegramDeliverer(bot) if bot is not None else None})
 
 
 def responder(settings: Settings, http: httpx.AsyncClient) -> Responder:
@@ -96,10 +110,9 @@ def listener(resources: Resources, responder_override: Responder | None = None) 
         responder_override or responder(settings, resources.http),
         TriagePolicy(context_messages=settings.context_max_messages, lease_seconds=settings.lease_seconds),
     )
-    deliverer = WebhookDeliverer(resources.http, webhook_secret(settings), settings.webhook_timeout_seconds)
     delivery = DeliveryService(
         store,
-        deliverer,
+        deliverer(settings, resources.http),
         schedule=settings.webhook_retry_schedule,
         lease_seconds=settings.webhook_timeout_seconds * 2 + 5,
         batch_limit=8,

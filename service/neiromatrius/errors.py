@@ -15,8 +15,9 @@ NeiromatriusError
 │   └── ModelUnavailable        429/5xx/timeouts after the configured retries
 ├── UnusableAnswer              the model answered, but not in a form that may be sent (refusal,
 │                               truncated, invalid JSON or schema): the message goes to a human
-└── DeliveryError               a reply could not be delivered
-    └── BlockedDestination      the URL points somewhere we never connect to (SSRF)
+├── DeliveryError               a reply could not be delivered
+│   └── BlockedDestination      the URL points somewhere we never connect to (SSRF)
+└── TelegramError               the Bot API refused a call or did not answer; retryable on 429/5xx/network
 """
 
 from __future__ import annotations
@@ -121,3 +122,16 @@ class DeliveryError(NeiromatriusError):
 
 class BlockedDestination(DeliveryError):
     code = "blocked_destination"
+
+
+class TelegramError(NeiromatriusError):
+    """A Bot API call failed. Never carries the request URL: it holds the bot token."""
+
+    code = "telegram_error"
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None, retryable: bool
+    ) -> None:
+        super().__init__(message, retryable=retryable)
+        self.status = status
+        self.retry_after = retry_after

@@ -41,3 +41,26 @@ async def serve_listener(settings: Settings) -> None:
             loop.add_signal_handler(sig, listener.stop)
         await listener.run()
         log.info("listener %s: stopped", listener.worker)
+
+
+async def serve_telegram_poll(settings: Settings) -> int:
+    """Long-poll Telegram and store its updates until SIGTERM; 1 when a webhook is in the way."""
+    from .adapters.supabase_store import SupabaseMessageStore
+    from .telegram import Poller, PollingConflict
+
+    async with composition.open_resources(settings) as resources:
+        bot = composition.telegram_api(settings, resources.http)
+        if bot is None:
+            raise RuntimeError("serve_telegram_poll needs TELEGRAM_BOT_TOKEN")
+        poller = Poller(bot, SupabaseMessageStore(resources.supabase), settings.max_content_chars)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, poller.stop)
+        log.info("Telegram: polling for updates (the listener answers them)")
+        try:
+            await poller.run()
+        except PollingConflict:
+            log.error("Telegram: a webhook is registered; run `neiromatrius telegram delete-webhook` to poll instead")
+            return 1
+        log.info("Telegram: polling stopped; %d new messages stored", poller.stored)
+        return 0

@@ -67,6 +67,8 @@ class SupabaseMessageStore:
                 "p_idempotency_key": message.idempotency_key,
                 "p_platform_message_id": message.platform_message_id,
                 "p_fingerprint": message.fingerprint,
+                "p_payload": message.payload,
+                "p_handoff_reason": message.handoff_reason,
             },
         )
         return Intake.model_validate(data)

@@ -244,8 +244,34 @@ def _paths(secured: bool) -> dict[str, Any]:
     }
 
 
+def _telegram_path() -> dict[str, Any]:
+    secret = {"name": "X-Telegram-Bot-Api-Secret-Token", "in": "header", "required": True, "schema": {"type": "string"}}
+    return {
+        "post": {
+            "operationId": "telegramWebhook",
+            "summary": "Telegram's updates (registered with `neiromatrius telegram set-webhook`).",
+            "parameters": [secret],
+            "requestBody": {"required": True, "content": {JSON: {"schema": {"type": "object"}}}},
+            "responses": {
+                "200": {
+                    "description": "Stored (or nothing to store).",
+                    "content": {JSON: {"schema": {"type": "object"}}},
+                },
+                "400": _error("The body is not UTF-8 JSON."),
+                "401": _error("The secret token is missing or wrong.", **{"WWW-Authenticate": "WWWAuthenticate"}),
+                "413": _error("The body is too large."),
+                "422": _error("The update is malformed (the field is named)."),
+                "503": _error("The database is unavailable; Telegram retries.", **{"Retry-After": "RetryAfter"}),
+            },
+        }
+    }
+
+
 def openapi_document(settings: Settings) -> dict[str, Any]:
     secured = intake_key(settings) is not None
+    paths = _paths(secured)
+    if settings.telegram_enabled:
+        paths["/api/telegram/webhook"] = _telegram_path()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -253,7 +279,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "version": __version__,
             "description": "AI replies to customers' chat messages. Errors have one shape: `Error`.",
         },
-        "paths": _paths(secured),
+        "paths": paths,
         "components": {
             "schemas": _schemas(settings),
             "parameters": _parameters(),

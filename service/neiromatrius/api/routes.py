@@ -17,6 +17,7 @@ from .auth import intake_key, require_intake_key
 from .errors import RETRY_AFTER_SECONDS
 from .openapi import openapi_document
 from .schemas import IDEMPOTENCY_KEY, accepted_body, parse_intake, parse_message_id, prefers_async, view_body
+from .telegram import TelegramWebhook
 
 if TYPE_CHECKING:
     from .app import ApiServices
@@ -96,7 +97,7 @@ def build_routes(settings: Settings, services: ApiServices) -> list[Route]:
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
 
-    return [
+    routes = [
         # Both spellings are served: a redirect would make clients re-send the POST body.
         Route("/api/messages/", messages.create, methods=["POST"]),
         Route("/api/messages", messages.create, methods=["POST"]),
@@ -105,6 +106,9 @@ def build_routes(settings: Settings, services: ApiServices) -> list[Route]:
         Route("/api/health/db", health.database, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
+    if settings.telegram_enabled:
+        routes.append(Route("/api/telegram/webhook", TelegramWebhook(settings, services).receive, methods=["POST"]))
+    return routes
 
 
 def _accepted(

@@ -56,7 +56,7 @@ def parse_intake(headers: Headers, body: bytes, settings: Settings) -> IntakeReq
     if idempotency_key is not None and not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, idempotency_key):
         raise InputError(IDEMPOTENCY_KEY, f"{IDEMPOTENCY_KEY} must be 8 to 255 printable ASCII characters")
     _check_media_type(headers.get("content-type"))
-    data = _json_object(body)
+    data = json_object(body)
     client_id = _identifier(data.get("client_id"), "client_id")
     content = _content(data.get("content"), settings.max_content_chars)
     message_id = data.get("message_id")
@@ -127,7 +127,7 @@ def _check_media_type(value: str | None) -> None:
         raise UnsupportedMediaType("Content-Type", "the body must be JSON (application/json, UTF-8)")
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
+def json_object(body: bytes) -> dict[str, Any]:
     try:
         # Decoding first: json.loads(bytes) would also accept UTF-16 and UTF-32.
         data = json.loads(body.decode("utf-8"))

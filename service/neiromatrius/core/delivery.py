@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from ..errors import NeiromatriusError
@@ -39,6 +39,25 @@ def next_attempt_at(
     if attempt.retry_after is not None:
         delay = max(delay, min(attempt.retry_after, MAX_RETRY_AFTER_SECONDS))
     return now + timedelta(seconds=delay)
+
+
+class PlatformDeliverer:
+    """Sends each reply the way its platform takes it: a platform's own deliverer, else the default
+    (signed webhooks). A platform this listener is not configured for is retried on the schedule,
+    which leaves time to fix the settings without losing the reply."""
+
+    def __init__(self, default: Deliverer, by_platform: Mapping[str, Deliverer | None]) -> None:
+        self._default = default
+        self._by_platform = dict(by_platform)
+
+    async def deliver(self, job: DeliveryJob) -> DeliveryAttempt:
+        if job.platform not in self._by_platform:
+            return await self._default.deliver(job)
+        deliverer = self._by_platform[job.platform]
+        if deliverer is None:
+            error = f"{job.platform} is not configured on this listener"
+            return DeliveryAttempt(outcome=DeliveryOutcome.RETRY, webhook_id=job.reply_id, url=None, error=error)
+        return await deliverer.deliver(job)
 
 
 def _utc_now() -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,8 @@ class IncomingMessage(Model):
     idempotency_key: str | None = None
     platform_message_id: str | None = None
     fingerprint: str | None = None  # a hash of the request, to tell a retry from a reused key
+    payload: dict[str, Any] | None = None  # the platform's original message, when it carries more than text
+    handoff_reason: str | None = None  # set: stored straight for a human (content the model cannot read)
 
 
 class Intake(Model):
