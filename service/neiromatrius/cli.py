@@ -85,6 +85,9 @@ def _serve(command: str) -> int:
         return 2
     try:
         asyncio.run(serve_api(settings) if command == "api" else serve_listener(settings))
+    except ConfigError as exc:  # a setting that only proves wrong when used (a port in use)
+        print(f"❌ {exc.message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         pass
     return 0

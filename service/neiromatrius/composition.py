@@ -26,7 +26,9 @@ from .config import Settings
 from .core.delivery import DeliveryService, PlatformDeliverer
 from .core.ports import Deliverer, Responder
 from .core.triage import TriagePolicy, TriageService
+from .listener.status import StatusServer, status_app
 from .listener.worker import Feed, Listener, ListenerPolicy
+from .metrics import MeteredDeliverer, MeteredMessageStore, MeteredResponder, Metrics
 
 
 @dataclass(frozen=True)
@@ -86,33 +88,46 @@ async def _cache_status() -> str:
 def api_app(resources: Resources) -> Starlette:
     settings = resources.settings
     waiter = RealtimeReplyWaiter(resources.supabase)
+    metrics = Metrics()
+    store = MeteredMessageStore(resources.supabase, metrics)
 
     async def start_waiter() -> None:
         await waiter.start()
 
     services = ApiServices(
-        store=SupabaseMessageStore(resources.supabase),
+        store=store,
         waiter=waiter,
         # A short lookup: intake must not hang on slow DNS (a name that does not resolve is accepted).
         url_guard=WebhookUrlGuard(allow_private=settings.allow_private_webhooks, resolver=SystemResolver(timeout=2.0)),
         cache_status=_cache_status,
+        metrics=metrics,
+        queue_stats=store.queue_stats,
         on_startup=start_waiter,
         on_shutdown=waiter.stop,
     )
     return create_app(settings, services)
 
 
-def listener(resources: Resources, responder_override: Responder | None = None) -> Listener:
+def listener(
+    resources: Resources, responder_override: Responder | None = None, metrics: Metrics | None = None
+) -> Listener:
+    """The listener; with ``metrics``, its store, model and deliveries are counted there."""
     settings = resources.settings
-    store = SupabaseMessageStore(resources.supabase)
+    model = responder_override or responder(settings, resources.http)
+    sender = deliverer(settings, resources.http)
+    store: SupabaseMessageStore = SupabaseMessageStore(resources.supabase)
+    if metrics is not None:
+        store = MeteredMessageStore(resources.supabase, metrics)
+        model = MeteredResponder(model, metrics)
+        sender = MeteredDeliverer(sender, metrics)
     triage = TriageService(
         store,
-        responder_override or responder(settings, resources.http),
+        model,
         TriagePolicy(context_messages=settings.context_max_messages, lease_seconds=settings.lease_seconds),
     )
     delivery = DeliveryService(
         store,
-        deliverer(settings, resources.http),
+        sender,
         schedule=settings.webhook_retry_schedule,
         lease_seconds=settings.webhook_timeout_seconds * 2 + 5,
         batch_limit=8,
@@ -131,3 +146,13 @@ def listener(resources: Resources, responder_override: Responder | None = None) 
         return InboxFeed(resources.supabase, on_message, on_ready)
 
     return Listener(store, triage, delivery, feed, policy)
+
+
+def listener_status(resources: Resources, listener: Listener, metrics: Metrics) -> StatusServer | None:
+    """``/metrics`` and ``/health`` on LISTENER_METRICS_HOST:PORT; None when the port is 0."""
+    settings = resources.settings
+    if settings.listener_metrics_port == 0:
+        return None
+    store = MeteredMessageStore(resources.supabase, metrics)
+    app = status_app(settings, metrics, store, lambda: listener.running)
+    return StatusServer(app, settings.listener_metrics_host, settings.listener_metrics_port)

@@ -10,6 +10,7 @@ import uvicorn
 
 from . import composition
 from .config import Settings
+from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,21 @@ async def serve_api(settings: Settings) -> None:
 
 async def serve_listener(settings: Settings) -> None:
     async with composition.open_resources(settings) as resources:
-        listener = composition.listener(resources)
+        metrics = Metrics()
+        listener = composition.listener(resources, metrics=metrics)
+        status = composition.listener_status(resources, listener, metrics)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, listener.stop)
-        await listener.run()
+        serving = asyncio.create_task(status.serve()) if status is not None else None
+        if status is not None:
+            log.info("listener: /metrics and /health on %s:%d", settings.listener_metrics_host, status.port)
+        try:
+            await listener.run()
+        finally:
+            if status is not None and serving is not None:
+                status.stop()
+                await serving
         log.info("listener %s: stopped", listener.worker)
 
 

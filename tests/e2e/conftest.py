@@ -105,6 +105,7 @@ def service_env(stack: Stack, **overrides: str) -> dict[str, str]:
         WEBHOOK_TIMEOUT_SECONDS="2",
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="INFO",
+        LISTENER_METRICS_PORT="0",  # several listeners share this machine; a test that scrapes sets one
     )
     env.update(overrides)
     return env

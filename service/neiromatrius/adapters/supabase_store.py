@@ -18,6 +18,7 @@ from ..core.models import (
     Intake,
     MessageState,
     MessageView,
+    QueueStats,
     Triage,
 )
 from ..errors import LeaseLost, NotFound, StoreError, StoreUnavailable
@@ -54,6 +55,9 @@ class SupabaseMessageStore:
     async def ping(self) -> None:
         if await self._rpc("health_check", {}) is not True:
             raise StoreUnavailable("health_check did not answer true")
+
+    async def queue_stats(self) -> QueueStats:
+        return QueueStats.model_validate(await self._rpc("queue_stats", {}))
 
     async def intake(self, message: IncomingMessage) -> Intake:
         data = await self._rpc(

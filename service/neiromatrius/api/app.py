@@ -11,13 +11,17 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
 
 from ..config import Settings
+from ..core.models import QueueStats
 from ..core.ports import MessageStore, ReplyWaiter, UrlGuard
 from ..errors import StoreError, StoreUnavailable
+from ..metrics import Metrics
 from .access import AccessLog
 from .errors import EXCEPTION_HANDLERS
 from .limits import BodySizeLimit
+from .metrics import RequestMetrics, metrics_endpoint
 from .routes import build_routes
 
 logger = logging.getLogger(__name__)
@@ -43,6 +47,8 @@ class ApiServices:
     waiter: ReplyWaiter
     url_guard: UrlGuard
     cache_status: Callable[[], Awaitable[str]]  # "ok" or "unavailable"
+    metrics: Metrics | None = None  # /metrics and the request series, when given
+    queue_stats: Callable[[], Awaitable[QueueStats]] | None = None  # the queue gauges, read at scrape time
     on_startup: Callable[[], Awaitable[None]] | None = None
     on_shutdown: Callable[[], Awaitable[None]] | None = None
     startup_timeout: float = 30.0  # how long start-up waits for the database to answer
@@ -50,7 +56,13 @@ class ApiServices:
 
 def create_app(settings: Settings, services: ApiServices) -> Starlette:
     origins = list(settings.allowed_origins)
+    routes = build_routes(settings, services)
+    metered: list[Middleware] = []
+    if services.metrics is not None:
+        routes.append(Route("/metrics", metrics_endpoint(settings, services.metrics, services.queue_stats)))
+        metered.append(Middleware(RequestMetrics, metrics=services.metrics, routes=list(routes)))
     middleware = [
+        *metered,
         Middleware(AccessLog),
         Middleware(
             CORSMiddleware,
@@ -64,7 +76,7 @@ def create_app(settings: Settings, services: ApiServices) -> Starlette:
         Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
     ]
     return Starlette(
-        routes=build_routes(settings, services),
+        routes=routes,
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=_lifespan(services),

@@ -18,6 +18,11 @@ def intake_key(settings: Settings) -> bytes | None:
 
 
 def require_intake_key(headers: Headers, key: bytes | None) -> None:
+    require_bearer(headers, key)
+
+
+def require_bearer(headers: Headers, key: bytes | None) -> None:
+    """Raise ``Unauthorized`` unless ``Authorization: Bearer <key>`` is sent (nothing to check without a key)."""
     if key is None:
         return
     scheme, _, token = headers.get("authorization", "").partition(" ")

@@ -139,3 +139,11 @@ class DeliveryAttempt(Model):
     error: str | None = None
     duration_ms: int = 0
     retry_after: float | None = None  # the receiver's Retry-After, in seconds
+
+
+class QueueStats(Model):
+    """The unfinished inbound messages, as the database counts them."""
+
+    pending: int
+    processing: int
+    oldest_pending_seconds: float

@@ -93,6 +93,10 @@ class Listener:
         self._deliveries = _Hints(policy.delivery_runners)
         self._inflight: dict[str, ClaimedMessage] = {}
 
+    @property
+    def running(self) -> bool:
+        return not self._stopping.is_set()
+
     def stop(self) -> None:
         """Stop taking work (safe to call from a signal handler)."""
         self._stopping.set()

@@ -1,0 +1,174 @@
+"""Prometheus metrics: one registry per process, filled by thin wrappers around the adapters.
+
+Counters say what this process did (requests, intake, model calls and tokens, deliveries, finished
+messages by state and category); the queue gauges are read from the database at scrape time, so
+every replica reports the same, whole queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from supabase import AsyncClient
+
+from .adapters.supabase_store import SupabaseMessageStore
+from .core.models import (
+    ClaimedMessage,
+    ContextMessage,
+    DeliveryAttempt,
+    DeliveryJob,
+    DeliveryOutcome,
+    IncomingMessage,
+    Intake,
+    MessageState,
+    QueueStats,
+    Triage,
+)
+from .core.ports import Deliverer, Responder
+from .errors import NeiromatriusError, UnusableAnswer
+
+logger = logging.getLogger(__name__)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+QUEUE_STATS_WITHIN = 2.0  # a scrape must not hang on a slow database
+NO_CATEGORY = "none"  # handed off or failed before the model classified it
+MODEL_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = registry = CollectorRegistry()
+        self.http_requests = Counter(
+            "neiromatrius_http_requests", "HTTP requests answered.", ["method", "route", "status"], registry=registry
+        )
+        self.http_duration = Histogram(
+            "neiromatrius_http_request_duration_seconds", "Time to answer.", ["method", "route"], registry=registry
+        )
+        self.messages_received = Counter(
+            "neiromatrius_messages_received",
+            "Inbound messages at intake: created, or a duplicate of one already stored.",
+            ["platform", "outcome"],
+            registry=registry,
+        )
+        self.messages_finished = Counter(
+            "neiromatrius_messages_finished",
+            "Inbound messages this process finished, by final state and category.",
+            ["state", "category"],
+            registry=registry,
+        )
+        self.openai_duration = Histogram(
+            "neiromatrius_openai_request_duration_seconds",
+            "One triage call to the model, retries included, by outcome.",
+            ["outcome"],
+            buckets=MODEL_BUCKETS,
+            registry=registry,
+        )
+        self.openai_tokens = Counter(
+            "neiromatrius_openai_tokens", "Tokens the model used, by kind.", ["kind"], registry=registry
+        )
+        self.delivery_attempts = Counter(
+            "neiromatrius_delivery_attempts", "Reply delivery attempts, by outcome.", ["platform", "outcome"],
+            registry=registry,
+        )  # fmt: skip
+        self.delivery_failures = Counter(
+            "neiromatrius_delivery_failures", "Delivery attempts that did not deliver.", ["platform", "outcome"],
+            registry=registry,
+        )  # fmt: skip
+        self.queue_messages = Gauge(
+            "neiromatrius_queue_messages", "Unfinished inbound messages in the database.", ["state"], registry=registry
+        )
+        self.oldest_pending = Gauge(
+            "neiromatrius_oldest_pending_message_age_seconds",
+            "How long the oldest pending message has waited (0 when none waits).",
+            registry=registry,
+        )
+        self.queue_stats_up = Gauge(
+            "neiromatrius_queue_stats_up", "1 when this scrape read the queue from the database.", registry=registry
+        )
+
+    async def render(self, queue_stats: Callable[[], Awaitable[QueueStats]] | None = None) -> bytes:
+        """The text exposition, with the queue gauges read just now when a reader is given."""
+        if queue_stats is not None:
+            try:
+                async with asyncio.timeout(QUEUE_STATS_WITHIN):
+                    stats = await queue_stats()
+            except (NeiromatriusError, TimeoutError) as exc:
+                logger.warning("metrics: the queue could not be read: %r", exc)
+                self.queue_stats_up.set(0)
+            else:
+                self.queue_messages.labels("pending").set(stats.pending)
+                self.queue_messages.labels("processing").set(stats.processing)
+                self.oldest_pending.set(stats.oldest_pending_seconds)
+                self.queue_stats_up.set(1)
+        return generate_latest(self.registry)
+
+
+class MeteredMessageStore(SupabaseMessageStore):
+    """The store, counting what arrives at intake and how messages finish."""
+
+    def __init__(self, client: AsyncClient, metrics: Metrics) -> None:
+        super().__init__(client)
+        self._metrics = metrics
+
+    async def intake(self, message: IncomingMessage) -> Intake:
+        intake = await super().intake(message)
+        outcome = "created" if intake.created else "duplicate"
+        self._metrics.messages_received.labels(message.platform, outcome).inc()
+        return intake
+
+    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> str:
+        reply_id = await super().complete(message_id, worker, triage, state)
+        self._metrics.messages_finished.labels(state.value, triage.classification.category).inc()
+        return reply_id
+
+    async def finish_without_reply(self, message_id: str, worker: str, state: MessageState, error: str) -> None:
+        await super().finish_without_reply(message_id, worker, state, error)
+        self._metrics.messages_finished.labels(state.value, NO_CATEGORY).inc()
+
+
+class MeteredResponder:
+    """The model, timed, with its tokens counted (also for answers that could not be used)."""
+
+    def __init__(self, responder: Responder, metrics: Metrics) -> None:
+        self._responder = responder
+        self._metrics = metrics
+
+    async def respond(self, message: ClaimedMessage, context: list[ContextMessage]) -> Triage:
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            triage = await self._responder.respond(message, context)
+        except UnusableAnswer as exc:
+            outcome = exc.code
+            if exc.usage is not None:
+                self._count_tokens(exc.usage.prompt_tokens, exc.usage.completion_tokens)
+            raise
+        except NeiromatriusError as exc:
+            outcome = exc.code
+            raise
+        finally:
+            self._metrics.openai_duration.labels(outcome).observe(time.perf_counter() - started)
+        self._count_tokens(triage.usage.prompt_tokens, triage.usage.completion_tokens)
+        return triage
+
+    def _count_tokens(self, prompt: int, completion: int) -> None:
+        self._metrics.openai_tokens.labels("prompt").inc(prompt)
+        self._metrics.openai_tokens.labels("completion").inc(completion)
+
+
+class MeteredDeliverer:
+    def __init__(self, deliverer: Deliverer, metrics: Metrics) -> None:
+        self._deliverer = deliverer
+        self._metrics = metrics
+
+    async def deliver(self, job: DeliveryJob) -> DeliveryAttempt:
+        attempt = await self._deliverer.deliver(job)
+        self._metrics.delivery_attempts.labels(job.platform, attempt.outcome.value).inc()
+        if attempt.outcome is not DeliveryOutcome.DELIVERED:
+            self._metrics.delivery_failures.labels(job.platform, attempt.outcome.value).inc()
+        return attempt
