@@ -39,7 +39,8 @@ def _split_list(value: Any) -> Any:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # Compose passes an unset ${VAR:-} as an empty string: that means "not set", not "set to nothing".
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True)
 
     supabase_url: str = Field(pattern=r"^https?://")
     supabase_service_role_key: SecretStr

@@ -14,7 +14,6 @@ import pytest
 import yaml
 
 from neiromatrius.config import Settings, load_settings
-from neiromatrius.errors import ConfigError
 
 from . import compose_rules
 from .compose_rules import EXPRESSION, problems, settings_problems
@@ -158,12 +157,6 @@ def test_an_operators_value_wins_over_the_default(monkeypatch: pytest.MonkeyPatc
     assert (settings.api_port, settings.openai_model) == (8080, "gpt-4.1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ConfigError,
-    reason="config.py reads an empty variable as a value, and Compose passes an unset ${VAR:-} as empty: "
-    "DATABASE_URL='' fails its pattern. Settings needs env_ignore_empty=True; remove this mark then.",
-)
 def test_only_the_required_variables_are_enough(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = settings_from(container_env("api", MINIMAL_ENV), monkeypatch)
     assert settings.openai_api_key is None
