@@ -127,10 +127,15 @@ def _check_media_type(value: str | None) -> None:
         raise UnsupportedMediaType("Content-Type", "the body must be JSON (application/json, UTF-8)")
 
 
+def _not_json(name: str) -> Any:
+    # Python reads NaN and Infinity; JSON (RFC 8259) and every other parser of this body do not.
+    raise ValueError(f"{name} is not JSON")
+
+
 def json_object(body: bytes) -> dict[str, Any]:
     try:
         # Decoding first: json.loads(bytes) would also accept UTF-16 and UTF-32.
-        data = json.loads(body.decode("utf-8"))
+        data = json.loads(body.decode("utf-8"), parse_constant=_not_json)
     except (ValueError, RecursionError):
         raise MalformedBody("body", "the body must be valid JSON encoded as UTF-8") from None
     if not isinstance(data, dict):

@@ -55,6 +55,8 @@ BAD_BYTES = [
     pytest.param('{"client_id":"c1","content":"Привет"}'.encode("cp1251"), 400, "body", id="not-utf8"),
     pytest.param('{"client_id":"c1","content":"hi"}'.encode("utf-16"), 400, "body", id="utf16"),
     pytest.param(b"[" * 20000 + b"]" * 20000, 400, "body", id="too-deep"),
+    pytest.param(b'{"client_id":"c1","content":"hi","n":NaN}', 400, "body", id="nan"),
+    pytest.param(b'{"client_id":"c1","content":"hi","n":-Infinity}', 400, "body", id="infinity"),
     pytest.param(b'{"client_id":"c1","content":"\\ud800"}', 422, "content", id="lone-surrogate"),
     pytest.param(b'{"client_id":"\\udfff","content":"hi"}', 422, "client_id", id="client-surrogate"),
 ]
