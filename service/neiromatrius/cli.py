@@ -1,4 +1,5 @@
-"""The ``neiromatrius`` command: ``api``, ``listener``, ``run`` (everything, locally), ``devstack``, ``token``."""
+"""The ``neiromatrius`` command: ``api``, ``listener``, ``run`` (everything, locally), ``devstack``, ``token``,
+``check`` (the pre-deploy checklist)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 from . import logs
+from .check import command as check_command
 
 
 def _devstack_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,12 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _devstack_parser(sub)
     _token_parser(sub)
+    check_command.add_parser(sub)
     sub.add_parser("api", help="serve the HTTP API (settings from the environment and .env)")
     sub.add_parser("listener", help="answer messages: realtime subscriber, OpenAI triage, delivery")
     args = parser.parse_args(argv)
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
     if args.command == "token":
         return _token(args)
+    if args.command == "check":
+        return check_command.run(args)
     if args.command in ("api", "listener"):
         return _serve(args.command)
     if args.command == "run":
