@@ -13,6 +13,7 @@ class Reply:
     status: int = 200
     headers: tuple[tuple[str, str], ...] = ()
     hang: bool = False  # read the request, then never answer
+    body: bytes = b"ok"
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ class Receiver:
             await self._released.wait()
             return
         extra = "".join(f"{name}: {value}\r\n" for name, value in reply.headers)
-        writer.write(
-            f"HTTP/1.1 {reply.status} Whatever\r\nContent-Length: 2\r\nConnection: close\r\n{extra}\r\nok".encode()
+        head = (
+            f"HTTP/1.1 {reply.status} Whatever\r\nContent-Length: {len(reply.body)}\r\nConnection: close\r\n{extra}\r\n"
         )
+        writer.write(head.encode() + reply.body)
         await writer.drain()

@@ -26,9 +26,9 @@ class Check:
         return cls(name, False, detail, fix, variable)
 
     @classmethod
-    def skipped(cls, name: str, needs: str, variable: str | None = None) -> Check:
+    def skipped(cls, name: str, needs: str, variable: str | None = None, fix: str | None = None) -> Check:
         """A check that cannot run: it counts as failed, so the line and the exit status both say so."""
-        return cls(name, False, f"skipped: needs {needs}", f"fix {needs} first", variable)
+        return cls(name, False, f"skipped: needs {needs}", fix or f"fix {needs} first", variable)
 
     def line(self) -> str:
         if self.ok:

@@ -72,7 +72,10 @@ async def _database(report: SettingsReport, migrations_dir: Path, within: float)
         ]
     database = await bounded("Database", services.database(url, within - 1), within, "DATABASE_URL")
     if not database.ok:
-        return [database, Check.skipped("Migrations", "a database that answers")]
+        return [
+            database,
+            Check.skipped("Migrations", "a database that answers", "DATABASE_URL", "see the Database line"),
+        ]
     return [database, await bounded("Migrations", services.migrations(url, migrations_dir, within - 1), within)]
 
 

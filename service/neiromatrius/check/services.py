@@ -22,6 +22,7 @@ from realtime import RealtimeSubscribeStates
 from redis.exceptions import AuthenticationError, RedisError
 from supabase import AsyncClientOptions, acreate_client
 from supabase.types import RealtimeClientOptions
+from websockets.exceptions import InvalidStatus
 
 from ..config import Settings
 from .model import Check
@@ -136,8 +137,14 @@ async def realtime(settings: Settings, within: float) -> Check:
         channel = client.channel(f"neiromatrius-check-{uuid.uuid4().hex[:8]}")
         async with asyncio.timeout(within):
             await channel.subscribe(lambda state, _error: states.append(state))
+    except InvalidStatus as exc:
+        if exc.response.status_code in (401, 403):
+            detail = f"refused the service key ({exc.response.status_code})"
+            return Check.failed(name, detail, FIXES["SUPABASE_SERVICE_ROLE_KEY"], "SUPABASE_SERVICE_ROLE_KEY")
+        detail = f"refused the websocket ({exc.response.status_code})"
+        return Check.failed(name, detail, "check SUPABASE_URL and that Realtime runs", "SUPABASE_URL")
     except Exception as exc:  # realtime-py raises a bare Exception once it gives up connecting
-        detail = f"no channel joined within {within:.0f}s ({type(exc).__name__})"
+        detail = f"could not join a channel ({type(exc).__name__})"
         return Check.failed(name, detail, "check SUPABASE_URL and that Realtime runs", "SUPABASE_URL")
     finally:
         with contextlib.suppress(Exception):

@@ -99,15 +99,18 @@ def check_settings(values: dict[str, Any]) -> SettingsReport:
 def _validate(values: dict[str, Any]) -> tuple[Settings, dict[str, str]]:
     """Settings from the values that are valid, and one message per variable that is not."""
     problems: dict[str, str] = {}
-    remaining = dict(values)
-    for _ in range(len(values) + 2):  # each round removes at least one wrong value
+    remaining, stand_ins = dict(values), dict[str, Any]()
+    for _ in range(len(values) + len(_PLACEHOLDERS) + 2):  # each round removes at least one wrong value
         try:
-            return _GivenSettings(**{**_PLACEHOLDERS, **remaining}), problems
+            return _GivenSettings(**stand_ins, **remaining), problems
         except ValidationError as exc:
             for error in exc.errors():
                 problem = describe(error)
                 problems.setdefault(problem.variable, problem.message.removeprefix(f"{problem.variable}: "))
-                remaining.pop(problem.variable.lower(), None)
+                field = problem.variable.lower()
+                remaining.pop(field, None)
+                if field in _PLACEHOLDERS:
+                    stand_ins[field] = _PLACEHOLDERS[field]
                 if not error["loc"]:  # a rule across settings: TELEGRAM_ENABLED without a token
                     remaining.pop("telegram_enabled", None)
     raise RuntimeError("settings did not validate even with placeholders")  # a bug here, not in the settings
