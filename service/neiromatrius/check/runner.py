@@ -39,13 +39,13 @@ async def pre_deploy(values: dict[str, Any], migrations_dir: Path, within: float
             _one(report, "PostgREST", ("SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY"),
                  lambda: services.postgrest(http, report.settings), within),
             _one(report, "Realtime", ("SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY"),
-                 lambda: services.realtime(report.settings, within - 1), within),
+                 lambda: services.realtime(report.settings, within * 0.9), within),
             _optional(report, values, "OpenAI", ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL"),
                       lambda: services.openai(http, report.settings), within),
             _optional(report, values, "Telegram", ("TELEGRAM_BOT_TOKEN",),
                       lambda: services.telegram(http, report.settings), within),
             _optional(report, values, "Redis", ("REDIS_URL",),
-                      lambda: services.redis_ping(values["redis_url"], within - 1), within),
+                      lambda: services.redis_ping(values["redis_url"], within * 0.9), within),
         )  # fmt: skip
     return _scrubbed([*report.checks, *(check for group in groups for check in group)], _secrets(values))
 
@@ -70,13 +70,13 @@ async def _database(report: SettingsReport, migrations_dir: Path, within: float)
             Check.skipped("Database", "DATABASE_URL", "DATABASE_URL"),
             Check.skipped("Migrations", "DATABASE_URL", "DATABASE_URL"),
         ]
-    database = await bounded("Database", services.database(url, within - 1), within, "DATABASE_URL")
+    database = await bounded("Database", services.database(url, within * 0.9), within, "DATABASE_URL")
     if not database.ok:
         return [
             database,
             Check.skipped("Migrations", "a database that answers", "DATABASE_URL", "see the Database line"),
         ]
-    return [database, await bounded("Migrations", services.migrations(url, migrations_dir, within - 1), within)]
+    return [database, await bounded("Migrations", services.migrations(url, migrations_dir, within * 0.9), within)]
 
 
 async def _one(
