@@ -1,5 +1,5 @@
 """The ``neiromatrius`` command: ``api``, ``listener``, ``run`` (everything, locally), ``devstack``, ``token``,
-``telegram``."""
+``telegram``, ``check`` (the pre-deploy checklist)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import logs
+from .check import command as check_command
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -58,12 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     _devstack_parser(sub)
     _token_parser(sub)
     _telegram_parser(sub)
+    check_command.add_parser(sub)
     sub.add_parser("api", help="serve the HTTP API (settings from the environment and .env)")
     sub.add_parser("listener", help="answer messages: realtime subscriber, OpenAI triage, delivery")
     args = parser.parse_args(argv)
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
     if args.command == "token":
         return _token(args)
+    if args.command == "check":
+        return check_command.run(args)
     if args.command in ("api", "listener"):
         return _serve(args.command)
     if args.command == "run":

@@ -9,6 +9,7 @@ import re
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import ConfigError
@@ -174,9 +175,13 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        message = "is required" if first["type"] == "missing" else first["msg"].removeprefix("Value error, ")
-        if not first["loc"] and ": " in message:  # a rule across settings names its variable first
-            variable, message = message.split(": ", 1)
-        raise ConfigError(variable, message) from None
+        raise describe(exc.errors()[0]) from None
+
+
+def describe(error: ErrorDetails) -> ConfigError:
+    """One validation error as a ``ConfigError`` naming its variable (never echoing the value)."""
+    variable = str(error["loc"][0]).upper() if error["loc"] else "settings"
+    message = "is required" if error["type"] == "missing" else error["msg"].removeprefix("Value error, ")
+    if not error["loc"] and ": " in message:  # a rule across settings names its variable first
+        variable, message = message.split(": ", 1)
+    return ConfigError(variable, message)

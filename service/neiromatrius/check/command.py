@@ -1,0 +1,57 @@
+"""The ``check`` subcommand: arguments in, lines (or JSON) out, an exit status that says whether to deploy."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+USAGE_ERROR = 2
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("check", help="the pre-deploy checklist: settings, database, migrations, Supabase, keys")
+    p.add_argument("--env-file", type=Path, help="read settings from this file too (default .env, if present)")
+    p.add_argument("--migrations", type=Path, default=Path("supabase/migrations"), help="the migrations to expect")
+    p.add_argument("--url", help="after deploy: check the API at this URL instead (its health and a test message)")
+    p.add_argument("--json", action="store_true", help='print {"ok": …, "checks": […]} for machines')
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds each check may take (default 10)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .model import all_ok, render_json, render_text  # here, so that other commands start without these imports
+    from .runner import post_deploy, pre_deploy
+    from .settings import read_values
+
+    problem = _usage_problem(args)
+    if problem is not None:
+        print(f"❌ {problem}", file=sys.stderr)
+        return USAGE_ERROR
+    # realtime-py logs its own connection errors; the check reports them as one line instead.
+    logging.getLogger("realtime").setLevel(logging.CRITICAL)
+    env_file = args.env_file or (Path(".env") if Path(".env").is_file() else None)
+    values = read_values(env_file)
+    if args.url is not None:
+        intake_key = values.get("intake_api_key")
+        checks = asyncio.run(post_deploy(args.url, str(intake_key) if intake_key else None, args.timeout))
+    else:
+        checks = asyncio.run(pre_deploy(values, args.migrations, args.timeout))
+    print(render_json(checks) if args.json else render_text(checks))
+    return 0 if all_ok(checks) else 1
+
+
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    if args.env_file is not None and not args.env_file.is_file():
+        return f"no env file at {args.env_file}"
+    if args.timeout <= 0:
+        return "--timeout must be a positive number of seconds"
+    if args.url is not None:
+        parts = urlsplit(args.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return f"--url must be the API's http(s) address, like https://api.example.com, not {args.url!r}"
+    elif not args.migrations.is_dir():
+        return f"no migrations folder at {args.migrations}: run from the project root, or pass --migrations"
+    return None
