@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from ..config import Settings
 from ..core.ports import MessageStore, ReplyWaiter, UrlGuard
+from ..core.ratelimit import RateLimiter
 from ..errors import StoreError, StoreUnavailable
 from .access import AccessLog
 from .errors import EXCEPTION_HANDLERS
@@ -42,7 +43,8 @@ class ApiServices:
     store: MessageStore
     waiter: ReplyWaiter
     url_guard: UrlGuard
-    cache_status: Callable[[], Awaitable[str]]  # "ok" or "unavailable"
+    limiter: RateLimiter  # token buckets on intake, shared through Redis when it answers
+    cache_status: Callable[[], Awaitable[str]]  # "ok" (Redis answers) or "unavailable" (buckets in memory)
     on_startup: Callable[[], Awaitable[None]] | None = None
     on_shutdown: Callable[[], Awaitable[None]] | None = None
     startup_timeout: float = 30.0  # how long start-up waits for the database to answer
