@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+REDIS_STAMP := $(VENV)/.redis
 
 .PHONY: run test lint devstack bench clean
 
@@ -13,6 +14,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(VENV): $(STAMP)
+
+# The tests start real redis-servers; `make run` needs none (the rate limits fall back to memory).
+$(REDIS_STAMP): $(STAMP) scripts/install-redis
+	scripts/install-redis $(VENV)
+	touch $(REDIS_STAMP)
 
 run: $(STAMP)
 	$(BIN)/neiromatrius run
@@ -25,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check service tests bench
 	$(BIN)/mypy
 
-test: lint
+test: lint $(REDIS_STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -23,6 +23,7 @@ import pytest
 
 from neiromatrius.devstack.process import DevstackProcess
 from tests.support.http_receiver import Receiver, Reply
+from tests.support.redis_server import RedisServer
 
 SQL_DIR = Path(__file__).parent / "integration" / "devstack" / "sql"
 
@@ -174,3 +175,12 @@ async def receiver() -> AsyncIterator[MakeReceiver]:
     yield make
     for server in started:
         await server.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server of this test's own (loopback, no persistence); it may kill and restart it."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()

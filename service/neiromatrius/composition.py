@@ -14,6 +14,7 @@ import httpx
 from starlette.applications import Starlette
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
+from .adapters.cache import FallbackRateLimiter, MemoryRateLimiter, RedisRateLimiter
 from .adapters.netguard import GuardedTransport, SystemResolver, WebhookUrlGuard
 from .adapters.offline_responder import OfflineResponder
 from .adapters.openai_responder import OpenAIResponder
@@ -81,8 +82,10 @@ def responder(settings: Settings, http: httpx.AsyncClient) -> Responder:
     return OfflineResponder(settings.categories)
 
 
-async def _cache_status() -> str:
-    return "unavailable"  # Redis arrives with the rate limits; until then the API keeps state in memory
+def rate_limiter(settings: Settings) -> FallbackRateLimiter:
+    """Buckets in Redis when ``REDIS_URL`` is set and Redis answers; in this process's memory otherwise."""
+    redis = RedisRateLimiter.from_url(settings.redis_url) if settings.redis_url else None
+    return FallbackRateLimiter(redis, MemoryRateLimiter())
 
 
 def api_app(resources: Resources) -> Starlette:
@@ -90,20 +93,28 @@ def api_app(resources: Resources) -> Starlette:
     waiter = RealtimeReplyWaiter(resources.supabase)
     metrics = Metrics()
     store = MeteredMessageStore(resources.supabase, metrics)
+    limiter = rate_limiter(settings)
 
     async def start_waiter() -> None:
         await waiter.start()
+
+    async def stop() -> None:
+        try:
+            await waiter.stop()
+        finally:
+            await limiter.aclose()
 
     services = ApiServices(
         store=store,
         waiter=waiter,
         # A short lookup: intake must not hang on slow DNS (a name that does not resolve is accepted).
         url_guard=WebhookUrlGuard(allow_private=settings.allow_private_webhooks, resolver=SystemResolver(timeout=2.0)),
-        cache_status=_cache_status,
+        limiter=limiter,
+        cache_status=limiter.status,
         metrics=metrics,
         queue_stats=store.queue_stats,
         on_startup=start_waiter,
-        on_shutdown=waiter.stop,
+        on_shutdown=stop,
     )
     return create_app(settings, services)
 

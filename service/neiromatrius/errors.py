@@ -7,6 +7,8 @@ NeiromatriusError
 │   ├── Unauthorized            the intake key is missing or wrong (401)
 │   └── IdempotencyConflict     the key was used before with another body (422)
 ├── NotFound                    no such message (404)
+├── RateLimited                 over a client's or a chat's rate limit (429 with Retry-After)
+├── CacheUnavailable            Redis does not answer (in time); rate limits fall back to memory
 ├── StoreError                  Supabase (PostgREST/Realtime) failed; retryable when it is down
 │   └── StoreUnavailable        the database or the API in front of it does not answer (503)
 ├── LeaseLost                   the message is no longer ours to finish (another worker took it)
@@ -83,6 +85,21 @@ class IdempotencyConflict(InputError):
 
 class NotFound(NeiromatriusError):
     code = "not_found"
+
+
+class RateLimited(NeiromatriusError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, scope: str, retry_after: int) -> None:
+        super().__init__(f"Too many messages for this {scope}; retry in {retry_after} s.")
+        self.scope = scope
+        self.retry_after = retry_after  # whole seconds, at least 1
+
+
+class CacheUnavailable(NeiromatriusError):
+    code = "cache_unavailable"
+    retryable = True
 
 
 class StoreError(NeiromatriusError):

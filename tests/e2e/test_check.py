@@ -218,7 +218,9 @@ def _broken(case: str, stack: Stack, tmp_path: Path, openai_url: str, telegram_u
         shutil.copytree(MIGRATIONS, folder)
         (folder / "29990101000000_not_pushed_yet.sql").write_text("select 1;\n", encoding="utf-8")
         args = ["--migrations", str(folder)]
-        broken = Broken({}, (f"❌ Migrations: 1 of {SHIPPED + 1} in {folder} not applied: 29990101000000_not_pushed_yet.sql",))
+        broken = Broken(
+            {}, (f"❌ Migrations: 1 of {SHIPPED + 1} in {folder} not applied: 29990101000000_not_pushed_yet.sql",)
+        )
     elif case == "openai key rejected":
         env = {"OPENAI_API_KEY": "sk-revoked", "OPENAI_BASE_URL": openai_url}
         broken = Broken(env, ("❌ OpenAI (OPENAI_API_KEY): rejected OPENAI_API_KEY (401)",), BASE_LINES + 1)

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from ..config import Settings
 from ..core.models import QueueStats
 from ..core.ports import MessageStore, ReplyWaiter, UrlGuard
+from ..core.ratelimit import RateLimiter
 from ..errors import StoreError, StoreUnavailable
 from ..metrics import Metrics
 from .access import AccessLog
@@ -46,7 +47,8 @@ class ApiServices:
     store: MessageStore
     waiter: ReplyWaiter
     url_guard: UrlGuard
-    cache_status: Callable[[], Awaitable[str]]  # "ok" or "unavailable"
+    limiter: RateLimiter  # token buckets on intake, shared through Redis when it answers
+    cache_status: Callable[[], Awaitable[str]]  # "ok" (Redis answers) or "unavailable" (buckets in memory)
     metrics: Metrics | None = None  # /metrics and the request series, when given
     queue_stats: Callable[[], Awaitable[QueueStats]] | None = None  # the queue gauges, read at scrape time
     on_startup: Callable[[], Awaitable[None]] | None = None

@@ -1,7 +1,8 @@
 """The one table that turns exceptions into HTTP answers; endpoints have no try/except.
 
 Every error body has one shape: ``{"error": {"code": ..., "message": ..., "field": ...}}``, where
-``field`` is present only for an ``InputError`` (it names the header or JSON field at fault).
+``field`` is present only for an ``InputError`` (it names the header or JSON field at fault), and
+``scope`` ("client" or "chat") only for a ``RateLimited`` (it names the limit that refused).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ExceptionHandler
 
-from ..errors import InputError, NeiromatriusError, NotFound, StoreError, Unauthorized
+from ..errors import InputError, NeiromatriusError, NotFound, RateLimited, StoreError, Unauthorized
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +25,19 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
 def error_response(
-    status: int, code: str, message: str, *, field: str | None = None, headers: Mapping[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    scope: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     error: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         error["field"] = field
+    if scope is not None:
+        error["scope"] = scope
     return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
@@ -45,6 +54,12 @@ async def _input_error(request: Request, exc: Exception) -> Response:
 async def _not_found(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NotFound)
     return error_response(404, exc.code, exc.message)
+
+
+async def _rate_limited(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RateLimited)
+    headers = {"Retry-After": str(exc.retry_after)}
+    return error_response(exc.status, exc.code, exc.message, scope=exc.scope, headers=headers)
 
 
 async def _store_error(request: Request, exc: Exception) -> Response:
@@ -75,6 +90,7 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS: Mapping[Any, ExceptionHandler] = {
     InputError: _input_error,
     NotFound: _not_found,
+    RateLimited: _rate_limited,
     StoreError: _store_error,
     HTTPException: _http_exception,
     ClientDisconnect: _client_disconnect,

@@ -96,7 +96,13 @@ def _schemas(settings: Settings) -> dict[str, Any]:
         "Error": _object(
             {
                 "error": _object(
-                    {"code": text, "message": text, "field": text | {"description": "The header or field at fault."}},
+                    {
+                        "code": text,
+                        "message": text,
+                        "field": text | {"description": "The header or field at fault."},
+                        "scope": {"type": "string", "enum": ["client", "chat"]}
+                        | {"description": "The rate limit that refused (429 only)."},
+                    },
                     required=["code", "message"],
                 )
             }
@@ -194,6 +200,10 @@ def _paths(secured: bool) -> dict[str, Any]:
             "413": _error("The body is too large."),
             "415": _error("The body is not JSON."),
             "422": _error("A header or field is invalid, or the Idempotency-Key was used with another request."),
+            "429": _error(
+                "Over the client's or the chat's rate limit (`scope` says which); nothing was stored.",
+                **{"Retry-After": "RetryAfter"},
+            ),
             "503": unavailable,
         },
     } | security

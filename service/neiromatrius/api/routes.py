@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -11,8 +12,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..config import Settings
-from ..core.models import MessageState
-from ..errors import IdempotencyConflict
+from ..core.models import IncomingMessage, MessageState
+from ..core.ratelimit import IntakeLimits
+from ..errors import IdempotencyConflict, RateLimited
 from .auth import intake_key, require_intake_key
 from .errors import RETRY_AFTER_SECONDS
 from .openapi import openapi_document
@@ -32,13 +34,19 @@ class Messages:
         self.settings = settings
         self.services = services
         self.key = intake_key(settings)
+        self.limits = IntakeLimits.per_minute(
+            settings.rate_limit_client_per_minute, settings.rate_limit_chat_per_minute
+        )
 
     async def create(self, request: Request) -> Response:
         # Every check comes before the first write; reading the body first enforces the size limit.
+        # A malformed or unauthorised request is refused before it spends a token; a throttled one before
+        # the URL guard's DNS lookup, so a flood costs no outbound work. A retry spends a token too.
         body = await request.body()
         require_intake_key(request.headers, self.key)
         incoming = parse_intake(request.headers, body, self.settings)
         respond_async = prefers_async(request.headers.getlist("prefer"))
+        await self._take_token(incoming.message)
         await self.services.url_guard.check(incoming.webhook_url)
         intake = await self.services.store.intake(incoming.message)
         request.state.message_id = intake.id
@@ -52,6 +60,12 @@ class Messages:
         if view.state.terminal:
             return JSONResponse(view_body(view))
         return _accepted(view.id, view.conversation_id, view.state)
+
+    async def _take_token(self, message: IncomingMessage) -> None:
+        limits = self.limits.for_message(message.client_id, message.platform, message.chat_id)
+        decision = await self.services.limiter.acquire(limits)
+        if not decision.allowed:
+            raise RateLimited(decision.scope or "client", whole_seconds(decision.retry_after))
 
     async def read(self, request: Request) -> Response:
         require_intake_key(request.headers, self.key)
@@ -109,6 +123,11 @@ def build_routes(settings: Settings, services: ApiServices) -> list[Route]:
     if settings.telegram_enabled:
         routes.append(Route("/api/telegram/webhook", TelegramWebhook(settings, services).receive, methods=["POST"]))
     return routes
+
+
+def whole_seconds(seconds: float) -> int:
+    """A ``Retry-After`` value: whole seconds, rounded up (to the millisecond first: float noise), at least 1."""
+    return max(1, math.ceil(round(seconds, 3)))
 
 
 def _accepted(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .fakes import FakeCache, FakeMessageStore, FakeReplyWaiter, FakeUrlGuard
+from .fakes import FakeCache, FakeMessageStore, FakeRateLimiter, FakeReplyWaiter, FakeUrlGuard
 from .harness import BLOCKED_URL, Api, build_services, make_client, make_settings
 
 MakeApi = Callable[..., Awaitable[Api]]
@@ -21,11 +21,21 @@ async def make_api() -> AsyncIterator[MakeApi]:
             store, waiter, cache = FakeMessageStore(), FakeReplyWaiter(), FakeCache(cache_status)
             guard = FakeUrlGuard(blocked=frozenset({BLOCKED_URL}))
             current = make_settings(**settings)
-            services = build_services(store, waiter, guard, cache)
+            limiter = FakeRateLimiter()
+            services = build_services(store, waiter, guard, cache, limiter)
             app, client = make_client(current, services, raise_app_exceptions=raise_app_exceptions)
             await stack.enter_async_context(app.router.lifespan_context(app))
             await stack.enter_async_context(client)
-            return Api(app=app, client=client, settings=current, store=store, waiter=waiter, guard=guard, cache=cache)
+            return Api(
+                app=app,
+                client=client,
+                settings=current,
+                store=store,
+                waiter=waiter,
+                guard=guard,
+                cache=cache,
+                limiter=limiter,
+            )
 
         yield make
 

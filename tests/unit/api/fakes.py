@@ -1,11 +1,14 @@
-"""Test doubles for the API's ports: a store in a dict, a waiter the test completes, a URL guard."""
+"""Test doubles for the API's ports: a store in a dict, a waiter the test completes, a URL guard, a rate
+limiter on a clock the test moves."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
+from neiromatrius.adapters.cache import MemoryRateLimiter
 from neiromatrius.core.models import (
     ClaimedMessage,
     Classification,
@@ -18,6 +21,7 @@ from neiromatrius.core.models import (
     MessageView,
     Triage,
 )
+from neiromatrius.core.ratelimit import Decision, Limit
 from neiromatrius.errors import InputError, NotFound
 
 CLASSIFICATION = Classification(
@@ -163,3 +167,19 @@ class FakeCache:
 
     async def __call__(self) -> str:
         return self.status
+
+
+class FakeRateLimiter:
+    """The in-memory buckets on a clock that moves only when the test says; remembers every acquire."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.calls: list[list[Limit]] = []
+        self.memory = MemoryRateLimiter(clock=lambda: self.now)
+
+    async def acquire(self, limits: Sequence[Limit]) -> Decision:
+        self.calls.append(list(limits))
+        return await self.memory.acquire(limits)
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

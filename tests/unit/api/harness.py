@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from neiromatrius.api import ApiServices, create_app
 from neiromatrius.config import Settings
 
-from .fakes import FakeCache, FakeMessageStore, FakeReplyWaiter, FakeUrlGuard
+from .fakes import FakeCache, FakeMessageStore, FakeRateLimiter, FakeReplyWaiter, FakeUrlGuard
 
 ORIGIN = "https://app.example.com"
 BLOCKED_URL = "http://169.254.169.254/latest/meta-data"
@@ -60,6 +60,7 @@ class Api:
     waiter: FakeReplyWaiter
     guard: FakeUrlGuard
     cache: FakeCache
+    limiter: FakeRateLimiter
 
     async def post(self, body: Any = None, *, path: str = "/api/messages/", **kwargs: Any) -> httpx.Response:
         kwargs.setdefault("headers", CHECKLIST_HEADERS)
@@ -69,9 +70,11 @@ class Api:
 
 
 def build_services(
-    store: FakeMessageStore, waiter: FakeReplyWaiter, guard: FakeUrlGuard, cache: FakeCache
+    store: FakeMessageStore, waiter: FakeReplyWaiter, guard: FakeUrlGuard, cache: FakeCache, limiter: FakeRateLimiter
 ) -> ApiServices:
-    return ApiServices(store=store, waiter=waiter, url_guard=guard, cache_status=cache, startup_timeout=1.0)
+    return ApiServices(
+        store=store, waiter=waiter, url_guard=guard, limiter=limiter, cache_status=cache, startup_timeout=1.0
+    )
 
 
 def make_client(

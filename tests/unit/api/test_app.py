@@ -11,7 +11,7 @@ from neiromatrius.api import ApiServices, create_app
 from neiromatrius.errors import ResponderError, StoreUnavailable
 
 from .conftest import MakeApi
-from .fakes import FakeCache, FakeMessageStore, FakeReplyWaiter, FakeUrlGuard
+from .fakes import FakeCache, FakeMessageStore, FakeRateLimiter, FakeReplyWaiter, FakeUrlGuard
 from .harness import CHECKLIST_BODY, ORIGIN, Api, headers, make_settings
 
 STARTUP_LINES = [
@@ -48,6 +48,7 @@ def services(
         store=store,
         waiter=FakeReplyWaiter(),
         url_guard=FakeUrlGuard(),
+        limiter=FakeRateLimiter(),
         cache_status=FakeCache(cache),
         on_startup=on_startup,
         on_shutdown=on_shutdown,
