@@ -23,6 +23,7 @@ from neiromatrius.devstack.process import free_port
 from tests.conftest import MakeReceiver, Stack
 from tests.e2e.conftest import SECRET_KEY, ServiceProcess, StartService, service_env
 from tests.support.http_receiver import Reply
+from tests.support.redis_server import RedisServer
 
 Api = Callable[..., tuple[str, ServiceProcess]]
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,6 +140,14 @@ async def test_openai_and_telegram_keys_that_are_accepted_pass(
     assert openai.requests[0].headers["authorization"] == "Bearer sk-check"
     assert [r.target for r in telegram.requests] == [f"/bot{BOT_TOKEN}/getMe"]
     assert BOT_TOKEN not in run.out + run.err
+
+
+async def test_a_redis_that_answers_passes(stack: Stack, tmp_path: Path, redis_server: RedisServer) -> None:
+    run = await run_check(check_env(stack, REDIS_URL=redis_server.url), tmp_path=tmp_path)
+
+    assert run.code == 0, run.out
+    assert f"✅ Redis answers PING (127.0.0.1:{redis_server.port})" in run.lines
+    assert len(run.lines) == BASE_LINES + 1
 
 
 def _foreign_service_key() -> str:
