@@ -120,7 +120,8 @@ class LocalSystem:
         model = f"OpenAI {env.get('OPENAI_MODEL', 'gpt-4o-mini')}" if env.get("OPENAI_API_KEY") else "offline rules"
         print(
             "\nNeiromatrius is running locally.\n"
-            f"  API        {self.api_url}   (GET /health, POST /api/messages/)\n"
+            f"  API        {self.api_url}   (GET /health, POST /api/messages/, GET /metrics)\n"
+            f"  Listener   {_listener_status(env)}\n"
             f"  Supabase   {stack_env['SUPABASE_URL']}   (keys in {self.options.env_file})\n"
             f"  Model      {model}" + ("" if env.get("OPENAI_API_KEY") else " (set OPENAI_API_KEY for OpenAI)") + "\n"
             "\nTry the checklist's request:\n" + CURL.format(api=self.api_url) + "\n\nReady. Ctrl-C stops it.",
@@ -147,3 +148,10 @@ class LocalSystem:
                 child.kill()
                 child.wait()
         self.stack.stop()
+
+
+def _listener_status(env: dict[str, str]) -> str:
+    port = env.get("LISTENER_METRICS_PORT", "9464")
+    if port == "0":
+        return "running (LISTENER_METRICS_PORT=0: no /metrics)"
+    return f"http://{env.get('LISTENER_METRICS_HOST', '127.0.0.1')}:{port}/metrics   (and /health)"

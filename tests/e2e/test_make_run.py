@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
 from neiromatrius.devstack.process import free_port
@@ -30,7 +31,9 @@ def test_run_starts_everything_and_the_printed_curl_gets_an_answer(tmp_path: Pat
            "--env-file", str(tmp_path / "env.local")]  # fmt: skip
     for flag, port in ports.items():
         cmd += [flag, str(port)]
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}  # no keys, no settings
+    metrics_port = free_port()  # not the default 9464: another listener on this machine may hold it
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1",
+           "LISTENER_METRICS_PORT": str(metrics_port)}  # no keys, no other settings  # fmt: skip
     process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     ready = threading.Event()
@@ -60,6 +63,11 @@ def test_run_starts_everything_and_the_printed_curl_gets_an_answer(tmp_path: Pat
         assert body["classification"]["language"] == "ru"
         assert body["response"]
         assert body["model"].startswith("offline")
+        listener = f"http://127.0.0.1:{metrics_port}"
+        assert f"Listener   {listener}/metrics" in output
+        assert httpx.get(f"{listener}/health", timeout=10).json()["status"] == "ok"
+        finished = httpx.get(f"{listener}/metrics", timeout=10).text
+        assert 'neiromatrius_messages_finished_total{category="greeting",state="answered"} 1.0' in finished
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(60)
@@ -67,4 +75,4 @@ def test_run_starts_everything_and_the_printed_curl_gets_an_answer(tmp_path: Pat
         assert process.stdout is not None
         process.stdout.close()
     assert code == 0, "".join(lines[-40:])
-    assert not any(port_open(port) for port in ports.values())
+    assert not any(port_open(port) for port in [*ports.values(), metrics_port])
