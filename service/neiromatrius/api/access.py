@@ -1,4 +1,5 @@
-"""One summary line per request: method, path, status, milliseconds and the message id, if any.
+"""One summary line per request: method, path, status, milliseconds and the message id, if any;
+and, when given a ``RequestMetrics``, the same request counted there.
 
 Never bodies, query strings or headers: they may hold customers' words and keys.
 """
@@ -10,12 +11,15 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .metrics import RequestMetrics
+
 logger = logging.getLogger(__name__)
 
 
 class AccessLog:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -33,7 +37,10 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            elapsed_ms = (time.perf_counter() - started) * 1000
+            elapsed = time.perf_counter() - started
+            if self.metrics is not None:
+                self.metrics.observe(scope, status, elapsed)
+            elapsed_ms = elapsed * 1000
             message_id = scope.get("state", {}).get("message_id")
             suffix = f" message={message_id}" if message_id else ""
             logger.info("%s %s %d %.1fms%s", scope["method"], _path(scope), status, elapsed_ms, suffix)

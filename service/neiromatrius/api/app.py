@@ -59,13 +59,12 @@ class ApiServices:
 def create_app(settings: Settings, services: ApiServices) -> Starlette:
     origins = list(settings.allowed_origins)
     routes = build_routes(settings, services)
-    metered: list[Middleware] = []
+    request_metrics = None
     if services.metrics is not None:
         routes.append(Route("/metrics", metrics_endpoint(settings, services.metrics, services.queue_stats)))
-        metered.append(Middleware(RequestMetrics, metrics=services.metrics, routes=list(routes)))
+        request_metrics = RequestMetrics(services.metrics, list(routes))
     middleware = [
-        *metered,
-        Middleware(AccessLog),
+        Middleware(AccessLog, metrics=request_metrics),
         Middleware(
             CORSMiddleware,
             allow_origins=origins,

@@ -6,13 +6,12 @@ client cannot grow the series without bound.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from ..config import Settings
 from ..core.models import QueueStats
@@ -23,30 +22,16 @@ UNMATCHED = "unmatched"
 
 
 class RequestMetrics:
-    def __init__(self, app: ASGIApp, metrics: Metrics, routes: Sequence[BaseRoute]) -> None:
-        self.app = app
+    """Counts and times requests by route template (the access log calls ``observe`` for each)."""
+
+    def __init__(self, metrics: Metrics, routes: Sequence[BaseRoute]) -> None:
         self.metrics = metrics
         self.templates = [(route, route.path) for route in routes if isinstance(route, Route)]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            route = self._template(scope)
-            self.metrics.http_requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.http_duration.labels(scope["method"], route).observe(time.perf_counter() - started)
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route = self._template(scope)
+        self.metrics.http_requests.labels(scope["method"], route, str(status)).inc()
+        self.metrics.http_duration.labels(scope["method"], route).observe(seconds)
 
     def _template(self, scope: Scope) -> str:
         for route, template in self.templates:
