@@ -48,8 +48,9 @@ def test_schema_is_strict_and_closed() -> None:
 
 
 def test_system_prompt_lists_the_categories_and_guards_against_injection() -> None:
-    prompt = system_prompt(CATEGORIES)
+    prompt = system_prompt(CATEGORIES, "nm-canary-0123456789abcdef0123")
 
+    assert prompt.startswith("Instructions nm-canary-0123456789abcdef0123: confidential")
     assert "pricing, greeting, other" in prompt
     assert "untrusted" in prompt
     assert "needs_human" in prompt
