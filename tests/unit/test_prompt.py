@@ -66,6 +66,15 @@ def test_a_good_answer_is_accepted() -> None:
     assert reply == "Hello!\nSee you soon."
 
 
+def test_invisible_characters_that_can_hide_text_are_dropped_from_a_reply() -> None:
+    smuggled = "".join(chr(0xE0000 + ord(char)) for char in "secret")  # Unicode tags: ASCII nobody sees
+    hidden = f"\ufeffOK\u200b,\u2060 fine{smuggled}\u061c \U0001f469\u200d\U0001f4bb"
+
+    _, reply = parse_answer(answer(reply=hidden), CATEGORIES)
+
+    assert reply == "OK, fine \U0001f469\u200d\U0001f4bb"  # the joiner inside the emoji stays
+
+
 def test_labels_are_normalised() -> None:
     classification, _ = parse_answer(answer(intent="Ask Price!", language="RU-ru"), CATEGORIES)
 

@@ -26,8 +26,14 @@ MAX_INTENT_CHARS = 64
 # Per message, the chat format spends a few tokens on the role and separators.
 _MESSAGE_OVERHEAD_TOKENS = 4
 _FIELDS = ("category", "intent", "sentiment", "urgency", "language", "confidence", "needs_human", "reply")
-# Control characters other than the newline, and the bidi overrides that can disguise a reply's text.
-_UNSAFE_CHARS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Control characters other than the newline, the bidi marks and overrides that can disguise a reply's text,
+# and invisible characters that carry no meaning in a chat but can hide text from the reader: zero width
+# space, word joiner and invisible operators, the BOM, and the tag characters of "ASCII smuggling".
+# Zero width (non-)joiners stay: emoji sequences and several scripts need them.
+_UNSAFE_CHARS = re.compile(
+    r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+    r"\U000e0000-\U000e007f]"
+)
 _ISO_639_1 = re.compile(r"^[a-z]{2}$")
 
 _SYSTEM_PROMPT = """\
