@@ -129,7 +129,7 @@ def settings(**values: Any) -> Settings:
         "supabase_service_role_key": "service-role-" + "j" * 40,
         "secret_key": "guard-secret-key-" + "g" * 32,
     }
-    return Settings(_env_file=None, **(base | values))  # type: ignore[arg-type]
+    return Settings(_env_file=None, **(base | values))  # type: ignore[call-arg]
 
 
 def test_the_canary_is_the_deployments_own_and_reveals_nothing_of_the_key() -> None:
