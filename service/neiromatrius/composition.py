@@ -25,7 +25,9 @@ from .adapters.webhooks import WebhookDeliverer, webhook_secret
 from .api.app import ApiServices, create_app
 from .config import Settings
 from .core.delivery import DeliveryService, PlatformDeliverer
+from .core.guard import ReplyGuard
 from .core.ports import Deliverer, Responder
+from .core.prompt import system_prompt
 from .core.triage import TriagePolicy, TriageService
 from .listener.status import StatusServer, status_app
 from .listener.worker import Feed, Listener, ListenerPolicy
@@ -82,6 +84,29 @@ def responder(settings: Settings, http: httpx.AsyncClient) -> Responder:
     return OfflineResponder(settings.categories)
 
 
+def reply_guard(settings: Settings) -> ReplyGuard:
+    """The check on every answer: no canary, no stretch of the system prompt, no secret, a known category."""
+    canary = settings.prompt_canary()
+    secrets = [
+        settings.secret_key,
+        settings.supabase_service_role_key,
+        settings.openai_api_key,
+        settings.telegram_bot_token,
+        settings.intake_api_key,
+        settings.metrics_token,
+    ]
+    return ReplyGuard(
+        categories=settings.categories,
+        system_prompt=system_prompt(settings.categories, canary),
+        canary=canary,
+        secrets=[
+            webhook_secret(settings),
+            settings.telegram_secret(),
+            *(secret.get_secret_value() for secret in secrets if secret is not None),
+        ],
+    )
+
+
 def rate_limiter(settings: Settings) -> FallbackRateLimiter:
     """Buckets in Redis when ``REDIS_URL`` is set and Redis answers; in this process's memory otherwise."""
     redis = RedisRateLimiter.from_url(settings.redis_url) if settings.redis_url else None
@@ -135,6 +160,7 @@ def listener(
         store,
         model,
         TriagePolicy(context_messages=settings.context_max_messages, lease_seconds=settings.lease_seconds),
+        reply_guard(settings),
     )
     delivery = DeliveryService(
         store,

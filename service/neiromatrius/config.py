@@ -165,6 +165,14 @@ class Settings(BaseSettings):
             return self.telegram_webhook_secret.get_secret_value()
         return self.derived_secret("telegram-webhook").hex()
 
+    def prompt_canary(self) -> str:
+        """This deployment's marker in the system prompt: a reply that carries it has leaked the prompt.
+
+        Derived from ``SECRET_KEY``: unique to the deployment and absent from the source, so it never
+        turns up in ordinary text; one-way, so a leaked canary reveals nothing of the key.
+        """
+        return "nm-canary-" + self.derived_secret("prompt-canary").hex()[:20]
+
     def derived_secret(self, purpose: str) -> bytes:
         """A key for one purpose, derived from ``SECRET_KEY`` so one secret serves them all."""
         return hmac.new(self.secret_key.get_secret_value().encode(), purpose.encode(), hashlib.sha256).digest()

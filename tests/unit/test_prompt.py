@@ -48,8 +48,9 @@ def test_schema_is_strict_and_closed() -> None:
 
 
 def test_system_prompt_lists_the_categories_and_guards_against_injection() -> None:
-    prompt = system_prompt(CATEGORIES)
+    prompt = system_prompt(CATEGORIES, "nm-canary-0123456789abcdef0123")
 
+    assert prompt.startswith("Instructions nm-canary-0123456789abcdef0123: confidential")
     assert "pricing, greeting, other" in prompt
     assert "untrusted" in prompt
     assert "needs_human" in prompt
@@ -63,6 +64,15 @@ def test_a_good_answer_is_accepted() -> None:
     assert classification.confidence == 0.9
     assert classification.language == "en"
     assert reply == "Hello!\nSee you soon."
+
+
+def test_invisible_characters_that_can_hide_text_are_dropped_from_a_reply() -> None:
+    smuggled = "".join(chr(0xE0000 + ord(char)) for char in "secret")  # Unicode tags: ASCII nobody sees
+    hidden = f"\ufeffOK\u200b,\u2060 fine{smuggled}\u061c \U0001f469\u200d\U0001f4bb"
+
+    _, reply = parse_answer(answer(reply=hidden), CATEGORIES)
+
+    assert reply == "OK, fine \U0001f469\u200d\U0001f4bb"  # the joiner inside the emoji stays
 
 
 def test_labels_are_normalised() -> None:

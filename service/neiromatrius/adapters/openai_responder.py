@@ -59,6 +59,7 @@ class OpenAIResponder:
         sleep: Sleep = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
         identity_key: bytes = b"",
+        canary: str,
     ) -> None:
         self._client = client
         self._identity_key = identity_key
@@ -70,7 +71,7 @@ class OpenAIResponder:
         self._temperature = temperature
         self._sleep = sleep
         self._jitter = jitter
-        self._system_prompt = system_prompt(self._categories)
+        self._system_prompt = system_prompt(self._categories, canary)
         self._response_format: ResponseFormatJSONSchema = {
             "type": "json_schema",
             "json_schema": {"name": "triage", "strict": True, "schema": response_schema(self._categories)},
@@ -98,6 +99,7 @@ class OpenAIResponder:
             context_max_tokens=settings.context_max_tokens,
             sleep=sleep,
             identity_key=settings.derived_secret("openai-safety-identifier"),
+            canary=settings.prompt_canary(),
         )
 
     async def respond(self, message: ClaimedMessage, context: list[ContextMessage]) -> Triage:

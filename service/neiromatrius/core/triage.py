@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ..errors import LeaseLost, ModelQuotaExceeded, ResponderError, StoreError, UnusableAnswer
+from .guard import ReplyGuard
 from .models import ClaimedMessage, MessageState, Triage, Usage
 from .ports import MessageStore, Responder
 
@@ -30,11 +31,13 @@ class TriageService:
         store: MessageStore,
         responder: Responder,
         policy: TriagePolicy,
+        guard: ReplyGuard,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._store = store
         self._responder = responder
         self._policy = policy
+        self._guard = guard
         self._sleep = sleep
 
     async def process(self, message: ClaimedMessage, worker: str) -> MessageState | None:
@@ -55,6 +58,7 @@ class TriageService:
         context = await self._store.context(message, self._policy.context_messages)
         try:
             triage = await self._with_lease(message, worker, self._responder.respond(message, context))
+            self._guard.check(triage)  # whichever responder answered: a leak goes to a human, unsent
         except UnusableAnswer as exc:
             await self._finish(message, worker, MessageState.HANDOFF, f"unusable_answer: {exc.message}")
             spent = "" if exc.usage is None else f" {_cost(exc.usage)}"  # the tokens were spent all the same
