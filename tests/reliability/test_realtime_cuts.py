@@ -38,6 +38,7 @@ pytestmark = pytest.mark.local_only
 SWEEP_INTERVAL = 2.0
 BOUND = 10.0  # processing a batch on a busy machine, on top of one sweep interval
 MESSAGES = 20
+REALTIME_PY_GIVES_UP = 16.0  # AsyncRealtimeClient(max_retries=5, initial_backoff=1.0): attempts 1, 2, 4, 8 s apart
 
 
 @pytest.fixture(scope="module")
@@ -89,23 +90,53 @@ async def test_a_realtime_cut_while_messages_arrive_is_caught_up_by_the_sweep_af
     async with httpx.AsyncClient(timeout=30) as http:
         await events_reach_the_listener(rig, http)
 
+        subscribed = proxy.counts.subscriptions
         proxy.refusing = True
         proxy.cut()
         ids = await accepted(http, rig.api_url, rig.client_id, rig.hook.url(), MESSAGES)
-        # The listener notices: it tries to reconnect its websocket and to claim, and is refused both.
-        await until(lambda: proxy.counts.refused_websocket >= 1 and proxy.counts.refused_http >= 1, BOUND)
+        # The listener notices: it tries to reconnect its websocket (twice: realtime-py backs off) and to
+        # claim, and is refused every time.
+        await until(lambda: proxy.counts.refused_websocket >= 2 and proxy.counts.refused_http >= 1, BOUND)
         held_back = await states(rig.stack, ids)
         proxy.refusing = False
         restored = time.monotonic()
 
         await eventually(lambda: all_finished(rig.stack, ids), SWEEP_INTERVAL + BOUND, every=0.1)
         caught_up_after = time.monotonic() - restored
+        await until(lambda: proxy.counts.subscriptions > subscribed, BOUND)  # and it subscribes again
         scrape = await eventually(lambda: caught_up(http, rig.metrics_url), BOUND, every=0.2)
 
     assert set(held_back.values()) == {"pending"}, held_back  # nothing got through while cut
     assert caught_up_after < SWEEP_INTERVAL + BOUND
     assert set((await states(rig.stack, ids)).values()) == {"answered"}
     await assert_answered_once(rig.stack, ids)
+    assert scrape[OLDEST_PENDING] == 0
+    assert rig.listener.process.poll() is None, rig.listener.output()
+
+
+async def test_a_cut_longer_than_realtime_pys_retries_ends_with_the_listener_subscribed_again(rig: Rig) -> None:
+    proxy = rig.proxy
+    async with httpx.AsyncClient(timeout=30) as http:
+        await events_reach_the_listener(rig, http)
+
+        subscribed = proxy.counts.subscriptions
+        proxy.refusing = True
+        proxy.cut()
+        cut_at = time.monotonic()
+        # realtime-py tries 5 times over about 15 s, then gives up for good: refuse for longer than that.
+        await until(lambda: time.monotonic() - cut_at > REALTIME_PY_GIVES_UP, REALTIME_PY_GIVES_UP + BOUND)
+        ids = await accepted(http, rig.api_url, rig.client_id, rig.hook.url(), MESSAGES)
+        proxy.refusing = False
+
+        await until(lambda: proxy.counts.subscriptions > subscribed, SWEEP_INTERVAL + BOUND)
+        await eventually(lambda: all_finished(rig.stack, ids), SWEEP_INTERVAL + BOUND, every=0.1)
+        events = proxy.counts.events_forwarded
+        [after] = await accepted(http, rig.api_url, rig.client_id, rig.hook.url(), 1)
+        await eventually(lambda: all_finished(rig.stack, [after]), SWEEP_INTERVAL + BOUND, every=0.1)
+        await until(lambda: proxy.counts.events_forwarded > events, BOUND)  # events flow to it again
+        scrape = await eventually(lambda: caught_up(http, rig.metrics_url), BOUND, every=0.2)
+
+    await assert_answered_once(rig.stack, [*ids, after])
     assert scrape[OLDEST_PENDING] == 0
     assert rig.listener.process.poll() is None, rig.listener.output()
 
