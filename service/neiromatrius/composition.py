@@ -180,7 +180,7 @@ def listener(
     )
 
     def feed(on_message: Callable[[str], None], on_ready: Callable[[], None]) -> Feed:
-        return InboxFeed(resources.supabase, on_message, on_ready)
+        return InboxFeed(resources.supabase, on_message, on_ready, reconnect_every=settings.sweep_interval_seconds)
 
     return Listener(store, triage, delivery, feed, policy)
 

@@ -1,4 +1,5 @@
-"""The Realtime adapters' own logic, with a fake channel: hints, the reply waiter's race, a dead socket."""
+"""The Realtime adapters' own logic, with a fake channel: hints, the reply waiter's race, a dead socket, and
+taking over reconnection once realtime-py has given up."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ class FakeChannel:
     async def subscribe(self, callback: Callable[..., None]) -> None:
         if self.fail is not None:
             raise self.fail
+        self.subscribed()
+
+    def subscribed(self) -> None:
         for handler in self.system:
             handler(SimpleNamespace(message="Subscribed to PostgreSQL"))
 
@@ -36,10 +40,28 @@ class FakeChannel:
                 callback({"data": {"record": record}, "ids": []})
 
 
+class FakeSocket:
+    """realtime-py's client: connected, or given up, in which case ``connect()`` fails ``failures`` times first."""
+
+    def __init__(self) -> None:
+        self.is_connected = True
+        self.failures = 0
+        self.attempts = 0
+        self.on_connect: Callable[[], None] = lambda: None
+
+    async def connect(self) -> None:
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise ConnectionRefusedError(111, "refused")
+        self.is_connected = True
+        self.on_connect()
+
+
 class FakeClient:
     def __init__(self, fail: Exception | None = None) -> None:
         self.channels: list[FakeChannel] = []
         self.fail = fail
+        self.realtime = FakeSocket()
 
     def channel(self, topic: str) -> FakeChannel:
         self.channels.append(FakeChannel(self.fail))
@@ -84,3 +106,40 @@ async def test_the_waiter_remembers_a_reply_that_landed_before_anyone_waited() -
     client.channels[0].emit("UPDATE", "messages", {"id": "m3", "state": "processing"})
     assert await waiter.wait("m2", within=10) is True
     assert await waiter.wait("m3", within=0.01) is False  # not finished: the wait runs out
+
+
+async def test_once_realtime_py_gives_up_reconnecting_the_inbox_connects_again_and_asks_for_a_sweep() -> None:
+    client, ready = FakeClient(), asyncio.Event()
+    feed = InboxFeed(client, lambda _: None, ready.set, reconnect_every=0.01)  # type: ignore[arg-type]
+    assert await feed.start(within=1)
+    ready.clear()
+
+    client.realtime.is_connected, client.realtime.failures = False, 2  # its retries are spent; two more fail
+    client.realtime.on_connect = client.channels[0].subscribed  # reconnecting rejoins the channel
+    await asyncio.wait_for(ready.wait(), 5)
+
+    assert client.realtime.attempts == 3
+    assert client.realtime.is_connected
+    await feed.stop()
+
+
+async def test_an_inbox_whose_first_join_failed_subscribes_once_realtime_answers() -> None:
+    client, ready = FakeClient(fail=ConnectionRefusedError(111, "refused")), asyncio.Event()
+    feed = InboxFeed(client, lambda _: None, ready.set, reconnect_every=0.01)  # type: ignore[arg-type]
+    client.realtime.is_connected = False
+    assert await feed.start(within=1) is False
+
+    client.channels[0].fail = None  # Realtime is back
+    await asyncio.wait_for(ready.wait(), 5)
+    await feed.stop()
+
+
+async def test_a_connected_inbox_never_reconnects_and_stops_watching_when_stopped() -> None:
+    client = FakeClient()
+    feed = InboxFeed(client, lambda _: None, lambda: None, reconnect_every=0.01)  # type: ignore[arg-type]
+    assert await feed.start(within=1)
+    await asyncio.sleep(0.05)  # several watchdog turns, on purpose: nothing may happen in them
+    await feed.stop()
+
+    assert client.realtime.attempts == 0
+    assert feed._subscription._watchdog is None

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from realtime import AsyncRealtimeChannel, RealtimeSubscribeStates
@@ -21,18 +22,24 @@ from supabase import AsyncClient
 log = logging.getLogger(__name__)
 
 SUBSCRIBED_TO_POSTGRES = "Subscribed to PostgreSQL"
+RECONNECT_EVERY = 5.0  # how often a subscription whose socket is down tries to connect again
 TERMINAL_STATES = frozenset({"answered", "handoff", "failed"})
 
 
 class _Subscription:
     """One channel; ``on_ready`` runs each time Realtime confirms the Postgres subscription."""
 
-    def __init__(self, client: AsyncClient, topic: str, on_ready: Callable[[], None]) -> None:
+    def __init__(
+        self, client: AsyncClient, topic: str, on_ready: Callable[[], None], reconnect_every: float = RECONNECT_EVERY
+    ) -> None:
         self._client = client
         self._topic = topic
         self._on_ready = on_ready
         self._ready = asyncio.Event()
         self._channel: AsyncRealtimeChannel | None = None
+        self._joined = False
+        self._reconnect_every = reconnect_every
+        self._watchdog: asyncio.Task[None] | None = None
 
     def channel(self) -> AsyncRealtimeChannel:
         self._channel = self._client.channel(self._topic)
@@ -42,11 +49,13 @@ class _Subscription:
     async def subscribe(self, within: float) -> bool:
         """Join; True when Postgres changes flow ``within`` seconds (the sweep covers the gap otherwise)."""
         assert self._channel is not None
+        self._watchdog = asyncio.create_task(self._watch())
         try:
             await self._channel.subscribe(self._state)
         except Exception as exc:  # realtime-py gives up connecting after its retries: carry on without it
             log.warning("realtime: %s could not connect (%r); relying on the sweep", self._topic, exc)
             return False
+        self._joined = True
         try:
             await asyncio.wait_for(self._ready.wait(), within)
         except TimeoutError:
@@ -55,9 +64,32 @@ class _Subscription:
         return True
 
     async def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._watchdog
+            self._watchdog = None
         if self._channel is not None:
             await self._client.remove_channel(self._channel)
             self._channel = None
+
+    async def _watch(self) -> None:
+        """realtime-py stops reconnecting after its few retries (about 15 s) and never tries again: take over."""
+        while True:
+            await asyncio.sleep(self._reconnect_every)
+            if self._client.realtime.is_connected:
+                continue
+            try:
+                if self._joined:
+                    await self._client.realtime.connect()  # rejoins the errored channel: on_ready runs again
+                else:
+                    assert self._channel is not None
+                    await self._channel.subscribe(self._state)  # the first join never got through
+                    self._joined = True
+            except Exception as exc:
+                log.warning("realtime: %s still cannot connect (%r); the sweep keeps work moving", self._topic, exc)
+            else:
+                log.info("realtime: %s connected again", self._topic)
 
     def _system(self, payload: Any) -> None:
         if getattr(payload, "message", None) == SUBSCRIBED_TO_POSTGRES:
@@ -74,9 +106,15 @@ class _Subscription:
 class InboxFeed:
     """New inbound messages → ``on_message(id)``; every (re)subscription → ``on_ready()``."""
 
-    def __init__(self, client: AsyncClient, on_message: Callable[[str], None], on_ready: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        on_message: Callable[[str], None],
+        on_ready: Callable[[], None],
+        reconnect_every: float = RECONNECT_EVERY,
+    ) -> None:
         self._on_message = on_message
-        self._subscription = _Subscription(client, "neiromatrius-inbox", on_ready)
+        self._subscription = _Subscription(client, "neiromatrius-inbox", on_ready, reconnect_every)
 
     async def start(self, within: float = 10.0) -> bool:
         channel = self._subscription.channel()
