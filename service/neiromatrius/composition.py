@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx
 from starlette.applications import Starlette
@@ -26,12 +27,30 @@ from .api.app import ApiServices, create_app
 from .config import Settings
 from .core.delivery import DeliveryService, PlatformDeliverer
 from .core.guard import ReplyGuard
-from .core.ports import Deliverer, Responder
+from .core.ports import Deliverer, MessageStore, Responder
 from .core.prompt import system_prompt
 from .core.triage import TriagePolicy, TriageService
 from .listener.status import StatusServer, status_app
 from .listener.worker import Feed, Listener, ListenerPolicy
 from .metrics import MeteredDeliverer, MeteredMessageStore, MeteredResponder, Metrics
+
+T = TypeVar("T")
+
+
+def _unchanged(adapter: T) -> T:
+    return adapter
+
+
+@dataclass(frozen=True)
+class Seams:
+    """Wrappers around the listener's store, model and deliverer, outermost (around the metering).
+
+    The product leaves them as they are; the reliability tests wrap them to stop the process at one
+    step of a message's way (after the claim, the model call, the reply write, a delivery)."""
+
+    store: Callable[[MessageStore], MessageStore] = _unchanged
+    responder: Callable[[Responder], Responder] = _unchanged
+    deliverer: Callable[[Deliverer], Deliverer] = _unchanged
 
 
 @dataclass(frozen=True)
@@ -145,17 +164,22 @@ def api_app(resources: Resources) -> Starlette:
 
 
 def listener(
-    resources: Resources, responder_override: Responder | None = None, metrics: Metrics | None = None
+    resources: Resources,
+    responder_override: Responder | None = None,
+    metrics: Metrics | None = None,
+    seams: Seams | None = None,
 ) -> Listener:
     """The listener; with ``metrics``, its store, model and deliveries are counted there."""
     settings = resources.settings
     model = responder_override or responder(settings, resources.http)
     sender = deliverer(settings, resources.http)
-    store: SupabaseMessageStore = SupabaseMessageStore(resources.supabase)
+    store: MessageStore = SupabaseMessageStore(resources.supabase)
     if metrics is not None:
         store = MeteredMessageStore(resources.supabase, metrics)
         model = MeteredResponder(model, metrics)
         sender = MeteredDeliverer(sender, metrics)
+    if seams is not None:
+        store, model, sender = seams.store(store), seams.responder(model), seams.deliverer(sender)
     triage = TriageService(
         store,
         model,

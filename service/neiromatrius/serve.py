@@ -34,10 +34,10 @@ async def serve_api(settings: Settings) -> None:
             raise SystemExit(1)
 
 
-async def serve_listener(settings: Settings) -> None:
+async def serve_listener(settings: Settings, seams: composition.Seams | None = None) -> None:
     async with composition.open_resources(settings) as resources:
         metrics = Metrics()
-        listener = composition.listener(resources, metrics=metrics)
+        listener = composition.listener(resources, metrics=metrics, seams=seams)
         status = composition.listener_status(resources, listener, metrics)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

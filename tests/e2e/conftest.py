@@ -32,14 +32,14 @@ READY_BOUND = 60.0
 
 
 class ServiceProcess:
-    """``python -m neiromatrius <command>`` with its output collected line by line."""
+    """``python -m neiromatrius <command>`` (or another ``module``) with its output collected line by line."""
 
-    def __init__(self, command: str, env: dict[str, str], cwd: Path) -> None:
+    def __init__(self, command: str, env: dict[str, str], cwd: Path, module: str = "neiromatrius") -> None:
         self.command = command
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "neiromatrius", command],
+            [sys.executable, "-m", module, command],
             env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         self._drainer = threading.Thread(target=self._drain, daemon=True)
@@ -118,14 +118,34 @@ StartService = Callable[..., ServiceProcess]
 def start_service(tmp_path: Path) -> Iterator[StartService]:
     started: list[ServiceProcess] = []
 
-    def start(command: str, env: dict[str, str]) -> ServiceProcess:
-        service = ServiceProcess(command, env, tmp_path)
+    def start(command: str, env: dict[str, str], module: str = "neiromatrius") -> ServiceProcess:
+        service = ServiceProcess(command, env, tmp_path, module)
         started.append(service)
         return service
 
     yield start
     for service in started:
         service.stop()
+
+
+def listener_env(stack: Stack, **overrides: str) -> dict[str, str]:
+    return service_env(stack, **({"LISTENER_CONCURRENCY": "4"} | overrides))
+
+
+def start_listener(start_service: StartService, env: dict[str, str], module: str = "neiromatrius") -> ServiceProcess:
+    service = start_service("listener", env, module)
+    service.wait_for_line("consumers")
+    return service
+
+
+async def send(http: httpx.AsyncClient, api_url: str, client_id: str, chat: str, text: str, hook: str) -> str:
+    response = await http.post(
+        f"{api_url}/api/messages/",
+        headers={"X-Webhook-URL": hook, "X-Platform": "test", "X-Chat-ID": chat, "Prefer": "respond-async"},
+        json={"client_id": client_id, "content": text},
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
 
 
 def wait_until_healthy(url: str, service: ServiceProcess, bound: float = READY_BOUND) -> None:

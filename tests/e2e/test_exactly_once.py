@@ -16,32 +16,12 @@ import httpx
 import pytest
 
 from tests.conftest import MakeReceiver, Stack
-from tests.e2e.conftest import StartService, eventually, service_env
+from tests.e2e.conftest import StartService, eventually, listener_env, send, start_listener
 from tests.support.http_receiver import Receiver, Reply
 
 CONVERSATIONS = 30
 PER_CONVERSATION = 10
 BOUND = 120.0
-
-
-def listener_env(stack: Stack, **overrides: str) -> dict[str, str]:
-    return service_env(stack, LISTENER_CONCURRENCY="4", **overrides)
-
-
-def start_listener(start_service: StartService, env: dict[str, str]) -> Any:
-    service = start_service("listener", env)
-    service.wait_for_line("consumers")
-    return service
-
-
-async def send(http: httpx.AsyncClient, api_url: str, client_id: str, chat: str, text: str, hook: str) -> str:
-    response = await http.post(
-        f"{api_url}/api/messages/",
-        headers={"X-Webhook-URL": hook, "X-Platform": "test", "X-Chat-ID": chat, "Prefer": "respond-async"},
-        json={"client_id": client_id, "content": text},
-    )
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
 
 
 @dataclass(frozen=True)

@@ -266,6 +266,53 @@ async def test_a_slow_endpoint_does_not_hold_up_the_others() -> None:
     assert [entry.job.reply_id for entry in store.recorded][-1] == "slow"
 
 
+async def test_start_round_does_not_wait_for_a_hanging_endpoint_before_claiming_more() -> None:
+    store = FakeMessageStore(due=[job("hangs")])
+    deliverer = FakeDeliverer(
+        {
+            "hangs": attempt(DeliveryOutcome.DELIVERED, 200, reply_id="hangs"),
+            "later": attempt(DeliveryOutcome.DELIVERED, 200, reply_id="later"),
+        }
+    )
+    release = deliverer.held["hangs"] = asyncio.Event()
+    first_recorded, both_recorded = store.when_recorded(1), store.when_recorded(2)
+    delivery = service(store, deliverer)
+
+    assert await delivery.start_round("w") == 1
+    await asyncio.wait_for(deliverer.started.setdefault("hangs", asyncio.Event()).wait(), BOUND)
+    # A reply that became due while the first attempt hangs goes out in the next round, not after it.
+    store.due.append(job("later"))
+    assert await asyncio.wait_for(delivery.start_round("w"), BOUND) == 1
+    await asyncio.wait_for(first_recorded.wait(), BOUND)
+    assert [entry.job.reply_id for entry in store.recorded] == ["later"]
+
+    release.set()
+    await asyncio.wait_for(both_recorded.wait(), BOUND)
+    await delivery.aclose()
+
+
+async def test_start_round_claims_no_more_than_its_free_slots() -> None:
+    store = FakeMessageStore(due=[job(f"r{i}") for i in range(5)])
+    deliverer = FakeDeliverer({f"r{i}": attempt(DeliveryOutcome.DELIVERED, 200) for i in range(5)})
+    for i in range(5):
+        deliverer.held[f"r{i}"] = asyncio.Event()
+    delivery = DeliveryService(
+        store,  # type: ignore[arg-type]
+        deliverer,
+        schedule=SCHEDULE,
+        lease_seconds=30.0,
+        batch_limit=10,
+        max_in_flight=3,
+        clock=lambda: NOW,
+    )
+
+    assert await delivery.start_round("w") == 3
+    assert await delivery.start_round("w") == 0  # every slot is taken; nothing more is leased
+    assert [limit for _, limit, _ in store.claims] == [3]
+    await delivery.aclose()  # abandoned attempts: their leases run out and they are tried again
+    assert store.recorded == []
+
+
 async def test_a_store_failure_for_one_reply_does_not_stop_the_others() -> None:
     store = FakeMessageStore(due=[job("a"), job("b")], fail_recording_for={"a"})
     deliverer = FakeDeliverer(

@@ -66,7 +66,8 @@ def _utc_now() -> datetime:
 
 class DeliveryService:
     """Runs delivery rounds. Each claimed reply is attempted concurrently and recorded on its own,
-    so one slow or failing endpoint never holds up the others."""
+    so one slow or failing endpoint never holds up the others: ``start_round`` does not even wait for
+    the attempts, so a receiver that hangs holds one of ``max_in_flight`` slots, never the loop."""
 
     def __init__(
         self,
@@ -76,6 +77,7 @@ class DeliveryService:
         schedule: Sequence[float],
         lease_seconds: float,
         batch_limit: int,
+        max_in_flight: int | None = None,
         clock: Callable[[], datetime] = _utc_now,
         rng: random.Random | None = None,
     ) -> None:
@@ -86,6 +88,31 @@ class DeliveryService:
         self._batch_limit = batch_limit
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
+        self._max_in_flight = max_in_flight if max_in_flight is not None else 4 * batch_limit
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def start_round(self, worker: str) -> int:
+        """Claim due replies for the free slots and start attempting each on its own; return how many were claimed."""
+        free = min(self._batch_limit, self._max_in_flight - len(self._in_flight))
+        if free <= 0:
+            return 0
+        jobs = await self._store.claim_deliveries(worker, free, self._lease_seconds)
+        for job in jobs:
+            task = asyncio.create_task(self._handle(job, worker))
+            self._in_flight.add(task)
+            task.add_done_callback(self._finished)
+        return len(jobs)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled() and (bug := task.exception()) is not None:
+            logger.error("delivery: unexpected error", exc_info=bug)
+
+    async def aclose(self) -> None:
+        """Abandon the attempts in flight: their leases run out and they are tried again (same webhook-id)."""
+        for task in self._in_flight:
+            task.cancel()
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def run_once(self, worker: str) -> int:
         """Claim due replies, attempt each, record the outcomes; return how many were claimed."""

@@ -163,7 +163,7 @@ class Listener:
         backoff = Backoff(self._policy.sweep_interval)
         while await self._deliveries.wait(self._policy.delivery_poll) and not self._stopping.is_set():
             try:
-                while await self._delivery.run_once(self.worker):
+                while await self._delivery.start_round(self.worker):
                     pass
                 backoff.reset()
             except StoreError as exc:
@@ -183,6 +183,7 @@ class Listener:
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*consumers, *helpers, return_exceptions=True)
+        await self._delivery.aclose()
         for message_id in list(self._inflight):
             with suppress(StoreError):
                 await self._store.release(message_id, self.worker)

@@ -1,0 +1,156 @@
+"""A listener SIGKILLed at each step of a message's way leaves no message unanswered and nothing doubled.
+
+A fault-injecting listener (``fault_listener``, the real listener with one wrapper) takes the message
+and kills itself at the chosen step; a normal ``neiromatrius listener`` started after the kill finishes
+the work once the dead one's lease runs out. The user-visible result is always the same: the message
+answered once (one classification, one reply), the reply delivered, every webhook for it signed and
+carrying the reply's id. What a crash may cost: a model call made again (killed after the model
+answered, before the write) and a webhook sent again with the same ``webhook-id`` (killed after the
+receiver had it, before the attempt was recorded) — receivers deduplicate on that id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from standardwebhooks import Webhook
+
+from neiromatrius.adapters.webhooks import webhook_secret
+from neiromatrius.config import Settings
+from tests.conftest import MakeReceiver, Stack
+from tests.e2e.conftest import StartService, eventually, listener_env, send, start_listener
+from tests.reliability.conftest import REPO_ROOT, MakeOpenAI
+from tests.reliability.fault_listener import STAGES
+
+LEASE_SECONDS = 3.0
+SWEEP_SECONDS = 0.5
+DELIVERY_POLL_SECONDS = 0.2
+WEBHOOK_TIMEOUT_SECONDS = 1.0
+DELIVERY_LEASE_SECONDS = WEBHOOK_TIMEOUT_SECONDS * 2 + 5  # composition.listener's delivery lease
+SLACK = 5.0  # the rescuing listener's own work (a claim, a model call, a write, a POST) on a busy machine
+
+
+def env(stack: Stack, openai_url: str, **overrides: str) -> dict[str, str]:
+    return listener_env(
+        stack,
+        OPENAI_API_KEY="sk-test",
+        OPENAI_BASE_URL=openai_url,
+        OPENAI_MAX_RETRIES="0",
+        LEASE_SECONDS=str(LEASE_SECONDS),
+        SWEEP_INTERVAL_SECONDS=str(SWEEP_SECONDS),
+        DELIVERY_POLL_SECONDS=str(DELIVERY_POLL_SECONDS),
+        WEBHOOK_TIMEOUT_SECONDS=str(WEBHOOK_TIMEOUT_SECONDS),
+        **overrides,
+    )
+
+
+async def snapshot(db: asyncpg.Connection, message_id: uuid.UUID) -> dict[str, Any]:
+    row = await db.fetchrow(
+        "select m.state, m.attempts, m.lease_owner, m.lease_expires_at,"
+        " (select count(*) from classifications k where k.message_id = m.id) as classifications,"
+        " (select count(*) from replies r where r.message_id = m.id) as replies,"
+        " (select count(*) from messages o where o.reply_to = m.id) as outbound,"
+        " r.id as reply_id, r.delivery_state, r.delivery_attempts, r.next_attempt_at, r.delivered_at,"
+        " (select count(*) from delivery_attempts a where a.reply_id = r.id) as recorded"
+        " from messages m left join replies r on r.message_id = m.id where m.id = $1",
+        message_id,
+    )
+    assert row is not None
+    return dict(row)
+
+
+# What the dead listener left behind, step by step: (state, replies, delivery state, model calls, webhooks).
+LEFT_BEHIND = {
+    "after_claim": ("processing", 0, None, 0, 0),
+    "after_model": ("processing", 0, None, 1, 0),
+    "after_reply": ("answered", 1, "pending", 1, 0),
+    "during_delivery": ("answered", 1, "delivering", 1, 1),
+}
+# And once another listener has finished: (message claims, model calls, webhooks received, attempts recorded).
+FINISHED = {
+    "after_claim": (2, 1, 1, 1),
+    "after_model": (2, 2, 1, 1),  # the model is asked again: its first answer died with the process
+    "after_reply": (1, 1, 1, 1),
+    "during_delivery": (1, 1, 2, 1),  # the receiver saw the webhook twice, under one webhook-id
+}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+async def test_a_listener_killed_at_each_step_leaves_the_message_answered_and_delivered_once(
+    stage: str,
+    stack: Stack,
+    api: Any,
+    start_service: StartService,
+    receiver: MakeReceiver,
+    fake_openai: MakeOpenAI,
+    db: asyncpg.Connection,
+    client_id: str,
+    worker_queue_clear: None,
+    e2e_settings: Settings,
+) -> None:
+    api_url, _ = api()
+    hook = await receiver()
+    model = await fake_openai()
+    doomed = start_listener(
+        start_service,
+        env(stack, model.base_url, FAULT_STAGE=stage, LISTENER_CONCURRENCY="1", PYTHONPATH=str(REPO_ROOT)),
+        module="tests.reliability.fault_listener",
+    )
+    content = f"Где мой заказ? ({stage} {uuid.uuid4().hex[:6]})"
+    async with httpx.AsyncClient(timeout=30) as http:
+        message_id = uuid.UUID(await send(http, api_url, client_id, "chat-1", content, hook.url()))
+
+    assert await asyncio.to_thread(doomed.process.wait, 60) == -signal.SIGKILL
+    killed_at = time.monotonic()
+    assert f"fault_listener: SIGKILL {stage}" in doomed.output()
+    left = await snapshot(db, message_id)
+    state, replies, delivery_state, calls, webhooks = LEFT_BEHIND[stage]
+    assert (left["state"], left["replies"], left["delivery_state"]) == (state, replies, delivery_state)
+    assert (len(model.calls_for(content)), len(hook.requests), left["recorded"] or 0) == (calls, webhooks, 0)
+
+    started = time.monotonic()
+    start_listener(start_service, env(stack, model.base_url))
+    startup = time.monotonic() - started
+    # The takeover waits for the dead listener's lease (the message's, or the delivery's) and one sweep or poll.
+    lease, poll = (DELIVERY_LEASE_SECONDS, DELIVERY_POLL_SECONDS) if stage == "during_delivery" else (
+        LEASE_SECONDS, SWEEP_SECONDS
+    )  # fmt: skip
+    bound = lease + poll + startup + SLACK
+
+    async def done() -> dict[str, Any] | None:
+        row = await snapshot(db, message_id)
+        return row if row["delivery_state"] == "delivered" else None
+
+    final = await eventually(done, bound, every=0.1)
+    recovered_in = time.monotonic() - killed_at
+    assert recovered_in <= bound
+
+    # One answer, stored once, delivered; nobody took the message or the delivery before the dead lease ran out.
+    assert (final["state"], final["lease_owner"]) == ("answered", None)
+    assert (final["classifications"], final["replies"], final["outbound"]) == (1, 1, 1)
+    claims, model_calls, received, recorded = FINISHED[stage]
+    assert final["attempts"] == claims
+    assert len(model.calls_for(content)) == model_calls
+    await hook.wait_for_requests(received, bound)
+    assert len(hook.requests) == received
+    assert final["recorded"] == recorded
+    expired = left["lease_expires_at"] if stage != "during_delivery" else left["next_attempt_at"]
+    if expired is not None:
+        assert final["delivered_at"] >= expired
+    outcomes = await db.fetch(
+        "select outcome, webhook_id from delivery_attempts where reply_id = $1", final["reply_id"]
+    )
+    assert [(a["outcome"], a["webhook_id"]) for a in outcomes] == [("delivered", str(final["reply_id"]))]
+
+    # Every webhook the receiver saw for this reply carries the reply's id and a valid signature.
+    signer = Webhook(webhook_secret(e2e_settings))  # the secret the listeners sign with (same SECRET_KEY)
+    assert {request.headers["webhook-id"] for request in hook.requests} == {str(final["reply_id"])}
+    for request in hook.requests:
+        assert signer.verify(request.body, request.headers)["data"]["message_id"] == str(message_id)
