@@ -313,6 +313,25 @@ async def test_start_round_claims_no_more_than_its_free_slots() -> None:
     assert store.recorded == []
 
 
+async def test_closing_with_a_grace_lets_an_attempt_on_the_wire_finish_and_record() -> None:
+    store = FakeMessageStore(due=[job("r0")])
+    deliverer = FakeDeliverer({"r0": attempt(DeliveryOutcome.DELIVERED, 200, reply_id="r0")})
+    deliverer.held["r0"] = asyncio.Event()
+    delivery = DeliveryService(
+        store,  # type: ignore[arg-type]
+        deliverer,
+        schedule=SCHEDULE,
+        lease_seconds=30.0,
+        batch_limit=10,
+        clock=lambda: NOW,
+    )
+    assert await delivery.start_round("w") == 1
+    closing = asyncio.create_task(delivery.aclose(within=BOUND))
+    asyncio.get_running_loop().call_soon(deliverer.held["r0"].set)  # the receiver answers during the grace
+    await asyncio.wait_for(closing, BOUND)
+    assert [entry.job.reply_id for entry in store.recorded] == ["r0"]
+
+
 async def test_a_store_failure_for_one_reply_does_not_stop_the_others() -> None:
     store = FakeMessageStore(due=[job("a"), job("b")], fail_recording_for={"a"})
     deliverer = FakeDeliverer(

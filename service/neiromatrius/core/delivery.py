@@ -108,8 +108,11 @@ class DeliveryService:
         if not task.cancelled() and (bug := task.exception()) is not None:
             logger.error("delivery: unexpected error", exc_info=bug)
 
-    async def aclose(self) -> None:
-        """Abandon the attempts in flight: their leases run out and they are tried again (same webhook-id)."""
+    async def aclose(self, within: float = 0.0) -> None:
+        """Let the attempts in flight finish for up to ``within`` seconds, then abandon the rest: their
+        leases run out and they are tried again (same webhook-id)."""
+        if self._in_flight and within > 0:
+            await asyncio.wait(set(self._in_flight), timeout=within)
         for task in self._in_flight:
             task.cancel()
         await asyncio.gather(*self._in_flight, return_exceptions=True)

@@ -179,11 +179,13 @@ class Listener:
         self._deliveries.close(len(helpers))
         for task in helpers:
             task.cancel()
+        # Deliveries already on the wire get the same grace as the messages being answered, side by side.
+        deliveries = asyncio.create_task(self._delivery.aclose(within=self._policy.shutdown_grace))
         _, unfinished = await asyncio.wait(consumers, timeout=self._policy.shutdown_grace)
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*consumers, *helpers, return_exceptions=True)
-        await self._delivery.aclose()
+        await deliveries
         for message_id in list(self._inflight):
             with suppress(StoreError):
                 await self._store.release(message_id, self.worker)
