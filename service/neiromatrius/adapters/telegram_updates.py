@@ -6,6 +6,7 @@ membership changes carry nothing to answer, so they are acknowledged and left al
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +33,8 @@ CONTENT_KINDS = (
     "story",
     "invoice",
 )
+# Postgres text and jsonb hold no NUL, and UTF-8 cannot carry a lone surrogate (JSON's "\\ud800" decodes to one).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
 def update_id(update: Mapping[str, Any]) -> int:
@@ -50,6 +53,7 @@ def incoming_from_update(update: Mapping[str, Any], max_chars: int) -> IncomingM
     message = update.get("message")
     if not isinstance(message, dict):
         return None
+    _check_storable(message)
     chat_id = _chat_id(message)
     sender = message.get("from")
     if isinstance(sender, dict) and sender.get("is_bot") is True:
@@ -68,6 +72,24 @@ def incoming_from_update(update: Mapping[str, Any], max_chars: int) -> IncomingM
         payload=message if media is not None or reason is not None else None,
         handoff_reason=reason,
     )
+
+
+def _check_storable(message: dict[str, Any]) -> None:
+    """Refuse a message with a string the database cannot hold, before anything is written (Telegram sends none).
+
+    Iterative, not recursive: the JSON parser allows nesting deeper than a recursive walk from here would.
+    """
+    pending: list[Any] = [message]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                raise InputError("message", "holds a NUL character or a lone surrogate, which cannot be stored")
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
 
 
 def _chat_id(message: Mapping[str, Any]) -> int:
