@@ -282,6 +282,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
     paths = _paths(secured)
     if settings.telegram_enabled:
         paths["/api/telegram/webhook"] = _telegram_path()
+    for path in paths.values():
+        for operation in path.values():
+            # The size limit runs before routing, so every operation can answer it.
+            operation["responses"]["431"] = _error("The request's headers are too large or too many.")
     return {
         "openapi": "3.1.0",
         "info": {

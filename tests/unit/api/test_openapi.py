@@ -97,7 +97,7 @@ async def test_intake_declares_its_headers(api: Api) -> None:
             "Prefer": False,
         }
         assert all(p["in"] == "header" for p in parameters.values())
-        assert set(operation["responses"]) == {"200", "202", "400", "413", "415", "422", "429", "503"}
+        assert set(operation["responses"]) == {"200", "202", "400", "413", "415", "422", "429", "431", "503"}
         body = deref(document, operation["requestBody"]["content"]["application/json"]["schema"])
         assert body["required"] == ["client_id", "content"]
         assert "security" not in operation
