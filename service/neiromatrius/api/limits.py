@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import HeadersTooLarge, PayloadTooLarge
+from ..errors import HeadersTooLarge, InputError, PayloadTooLarge
 from .errors import input_error_response
 
 # uvicorn's httptools parser buffers headers of any size; nginx's default allows 4 x 8 KiB. The API needs ~3 KiB.
@@ -28,7 +28,7 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refusal = _oversized_headers(scope["headers"])
+        refusal: InputError | None = _oversized_headers(scope["headers"])
         declared = _content_length(Headers(scope=scope))
         if refusal is None and declared is not None and declared > self.max_bytes:
             refusal = self._too_large()
