@@ -123,7 +123,12 @@ async def raw_request(url: str, data: bytes, *, chunks: list[bytes] | None = Non
                     await writer.drain()
 
             sending = asyncio.create_task(send())
-            raw = await reader.read()  # every request here says Connection: close, so EOF ends the answer
+            raw = b""
+            # Every request here says Connection: close, so EOF ends the answer. A server that answers before
+            # reading all of an oversized body resets the connection after its answer: keep what arrived.
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := await reader.read(65536):
+                    raw += chunk
             sending.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sending
