@@ -111,6 +111,13 @@ def test_a_message_the_database_cannot_hold_is_refused(message: dict[str, Any]) 
     assert caught.value.field == "message"
 
 
+def test_integers_written_as_floats_are_integers_as_json_schema_counts_them() -> None:
+    body = {"update_id": 7001.0, "message": {"chat": {"id": 4242.0}, "from": {"id": 99.0}, "text": "hi"}}
+    incoming = incoming_from_update(body, 4000)
+    assert incoming is not None
+    assert (incoming.platform_message_id, incoming.chat_id, incoming.client_id) == ("7001", "4242", "telegram:99")
+
+
 def test_a_deeply_nested_message_is_checked_without_recursion() -> None:
     nested: Any = "fine"
     for _ in range(5000):

@@ -37,9 +37,18 @@ CONTENT_KINDS = (
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
+def _integer(value: Any) -> int | None:
+    """An integer as JSON Schema counts one: ``7`` or ``7.0`` (never ``true``)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
 def update_id(update: Mapping[str, Any]) -> int:
-    value = update.get("update_id")
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    value = _integer(update.get("update_id"))
+    if value is None or value < 0:
         raise InputError("update_id", "must be a non-negative integer")
     return value
 
@@ -58,8 +67,8 @@ def incoming_from_update(update: Mapping[str, Any], max_chars: int) -> IncomingM
     sender = message.get("from")
     if isinstance(sender, dict) and sender.get("is_bot") is True:
         return None  # another bot (or ours, echoed in a group): answering it could loop
-    sender_id = sender.get("id") if isinstance(sender, dict) else None
-    client = sender_id if isinstance(sender_id, int) and not isinstance(sender_id, bool) else chat_id
+    sender_id = _integer(sender.get("id")) if isinstance(sender, dict) else None
+    client = sender_id if sender_id is not None else chat_id
     text, reason = _content(message, max_chars)
     media = _kind(message)
     return IncomingMessage(
@@ -94,8 +103,8 @@ def _check_storable(message: dict[str, Any]) -> None:
 
 def _chat_id(message: Mapping[str, Any]) -> int:
     chat = message.get("chat")
-    chat_id = chat.get("id") if isinstance(chat, dict) else None
-    if not isinstance(chat_id, int) or isinstance(chat_id, bool):
+    chat_id = _integer(chat.get("id")) if isinstance(chat, dict) else None
+    if chat_id is None:
         raise InputError("message.chat.id", "must be an integer")
     return chat_id
 

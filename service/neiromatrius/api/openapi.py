@@ -261,7 +261,7 @@ def _telegram_path() -> dict[str, Any]:
             "operationId": "telegramWebhook",
             "summary": "Telegram's updates (registered with `neiromatrius telegram set-webhook`).",
             "parameters": [secret],
-            "requestBody": {"required": True, "content": {JSON: {"schema": {"type": "object"}}}},
+            "requestBody": {"required": True, "content": _json("TelegramUpdate")},
             "responses": {
                 "200": {
                     "description": "Stored (or nothing to store).",
@@ -275,6 +275,34 @@ def _telegram_path() -> dict[str, Any]:
             },
         }
     }
+
+
+def _telegram_schemas() -> dict[str, Any]:
+    """The part of Telegram's Update the webhook reads; every other field passes through (and a message's
+    fields are stored), so any JSON value goes, except strings with NUL, which Postgres cannot store."""
+    storable = {"type": "string", "pattern": "^[^\\u0000]*$"}
+    value = {
+        "anyOf": [
+            storable,
+            {"type": ["number", "boolean", "null"]},
+            {"type": "array", "items": _ref("schemas", "TelegramValue")},
+            {
+                "type": "object",
+                "propertyNames": storable,
+                "additionalProperties": _ref("schemas", "TelegramValue"),
+            },
+        ]
+    }
+    integer = {"type": "integer"}
+    values = {"propertyNames": storable, "additionalProperties": _ref("schemas", "TelegramValue")}
+    chat = {"type": "object", "required": ["id"], "properties": {"id": integer}} | values
+    message = {"type": "object", "required": ["chat"], "properties": {"chat": chat}} | values
+    update = {
+        "type": "object",
+        "required": ["update_id"],
+        "properties": {"update_id": integer | {"minimum": 0}, "message": message},
+    }
+    return {"TelegramUpdate": update, "TelegramValue": value}
 
 
 def openapi_document(settings: Settings) -> dict[str, Any]:
@@ -295,7 +323,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": _schemas(settings),
+            "schemas": _schemas(settings) | (_telegram_schemas() if settings.telegram_enabled else {}),
             "parameters": _parameters(),
             "headers": _headers(),
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
