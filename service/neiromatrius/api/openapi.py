@@ -312,7 +312,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         paths["/api/telegram/webhook"] = _telegram_path()
     for path in paths.values():
         for operation in path.values():
-            # The size limit runs before routing, so every operation can answer it.
+            # The size limits run before routing, so every operation can answer them.
+            operation["responses"].setdefault("413", _error("The body is too large."))
             operation["responses"]["431"] = _error("The request's headers are too large or too many.")
     return {
         "openapi": "3.1.0",

@@ -129,3 +129,13 @@ async def test_reading_a_message_needs_the_key_too(keyed: Api) -> None:
 async def test_health_needs_no_key(keyed: Api) -> None:
     assert (await keyed.client.get("/health")).status_code == 200
     assert (await keyed.client.get("/api/health/db")).status_code == 200
+
+
+async def test_the_size_limits_apply_to_every_operation_and_the_document_says_so(small: Api) -> None:
+    response = await small.client.request("GET", "/health", content=b"x" * (LIMIT + 1))
+    document = (await small.client.get("/openapi.json")).json()
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    operations = [operation for path in document["paths"].values() for operation in path.values()]
+    assert all({"413", "431"} <= set(operation["responses"]) for operation in operations)
