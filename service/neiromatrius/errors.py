@@ -4,6 +4,7 @@ NeiromatriusError
 ├── ConfigError                 a setting is missing or malformed (start-up stops, naming it)
 ├── InputError                  a request is malformed; ``field`` names what is wrong (4xx)
 │   ├── PayloadTooLarge         the body is over the limit (413)
+│   ├── HeadersTooLarge         the request's headers are over the limit (431)
 │   ├── Unauthorized            the intake key is missing or wrong (401)
 │   └── IdempotencyConflict     the key was used before with another body (422)
 ├── NotFound                    no such message (404)
@@ -71,6 +72,11 @@ class UnsupportedMediaType(InputError):
 class PayloadTooLarge(InputError):
     code = "payload_too_large"
     status = 413
+
+
+class HeadersTooLarge(InputError):
+    code = "headers_too_large"
+    status = 431
 
 
 class Unauthorized(InputError):

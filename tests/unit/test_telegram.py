@@ -93,6 +93,39 @@ def test_malformed_updates_name_the_field(body: dict[str, Any], field: str) -> N
     assert caught.value.field == field
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        pytest.param({"text": "a\x00b"}, id="nul-in-text"),
+        pytest.param({"text": "a\ud800b"}, id="surrogate-in-text"),
+        pytest.param({"photo": [], "caption": "\udfff"}, id="surrogate-in-caption"),
+        pytest.param({"photo": [{"file_id": "x\x00"}]}, id="nul-in-stored-payload"),
+        pytest.param({"text": "hi", "entities": [{"\x00": 1}]}, id="nul-in-a-key"),
+        pytest.param({"text": "hi", "x": [[[["\ud83d"]]]]}, id="surrogate-nested"),
+    ],
+)
+def test_a_message_the_database_cannot_hold_is_refused(message: dict[str, Any]) -> None:
+    # Postgres refuses NUL in text and jsonb, and a lone surrogate cannot be encoded: refused, not a 5xx later.
+    with pytest.raises(InputError) as caught:
+        incoming_from_update(update(message), 4000)
+    assert caught.value.field == "message"
+
+
+def test_integers_written_as_floats_are_integers_as_json_schema_counts_them() -> None:
+    body = {"update_id": 7001.0, "message": {"chat": {"id": 4242.0}, "from": {"id": 99.0}, "text": "hi"}}
+    incoming = incoming_from_update(body, 4000)
+    assert incoming is not None
+    assert (incoming.platform_message_id, incoming.chat_id, incoming.client_id) == ("7001", "4242", "telegram:99")
+
+
+def test_a_deeply_nested_message_is_checked_without_recursion() -> None:
+    nested: Any = "fine"
+    for _ in range(5000):
+        nested = [nested]
+    incoming = incoming_from_update(update({"text": "hi", "x": nested}), 4000)
+    assert incoming is not None and incoming.content == "hi"
+
+
 def test_a_chat_without_a_sender_is_its_own_client() -> None:
     incoming = incoming_from_update(update({"text": "hi"}), 4000)
     assert incoming is not None and incoming.client_id == "telegram:4242"

@@ -6,6 +6,7 @@ membership changes carry nothing to answer, so they are acknowledged and left al
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,11 +33,22 @@ CONTENT_KINDS = (
     "story",
     "invoice",
 )
+# Postgres text and jsonb hold no NUL, and UTF-8 cannot carry a lone surrogate (JSON's "\\ud800" decodes to one).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _integer(value: Any) -> int | None:
+    """An integer as JSON Schema counts one: ``7`` or ``7.0`` (never ``true``)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
 
 
 def update_id(update: Mapping[str, Any]) -> int:
-    value = update.get("update_id")
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    value = _integer(update.get("update_id"))
+    if value is None or value < 0:
         raise InputError("update_id", "must be a non-negative integer")
     return value
 
@@ -50,12 +62,13 @@ def incoming_from_update(update: Mapping[str, Any], max_chars: int) -> IncomingM
     message = update.get("message")
     if not isinstance(message, dict):
         return None
+    _check_storable(message)
     chat_id = _chat_id(message)
     sender = message.get("from")
     if isinstance(sender, dict) and sender.get("is_bot") is True:
         return None  # another bot (or ours, echoed in a group): answering it could loop
-    sender_id = sender.get("id") if isinstance(sender, dict) else None
-    client = sender_id if isinstance(sender_id, int) and not isinstance(sender_id, bool) else chat_id
+    sender_id = _integer(sender.get("id")) if isinstance(sender, dict) else None
+    client = sender_id if sender_id is not None else chat_id
     text, reason = _content(message, max_chars)
     media = _kind(message)
     return IncomingMessage(
@@ -70,10 +83,28 @@ def incoming_from_update(update: Mapping[str, Any], max_chars: int) -> IncomingM
     )
 
 
+def _check_storable(message: dict[str, Any]) -> None:
+    """Refuse a message with a string the database cannot hold, before anything is written (Telegram sends none).
+
+    Iterative, not recursive: the JSON parser allows nesting deeper than a recursive walk from here would.
+    """
+    pending: list[Any] = [message]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                raise InputError("message", "holds a NUL character or a lone surrogate, which cannot be stored")
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+
+
 def _chat_id(message: Mapping[str, Any]) -> int:
     chat = message.get("chat")
-    chat_id = chat.get("id") if isinstance(chat, dict) else None
-    if not isinstance(chat_id, int) or isinstance(chat_id, bool):
+    chat_id = _integer(chat.get("id")) if isinstance(chat, dict) else None
+    if chat_id is None:
         raise InputError("message.chat.id", "must be an integer")
     return chat_id
 

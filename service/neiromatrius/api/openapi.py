@@ -261,7 +261,7 @@ def _telegram_path() -> dict[str, Any]:
             "operationId": "telegramWebhook",
             "summary": "Telegram's updates (registered with `neiromatrius telegram set-webhook`).",
             "parameters": [secret],
-            "requestBody": {"required": True, "content": {JSON: {"schema": {"type": "object"}}}},
+            "requestBody": {"required": True, "content": _json("TelegramUpdate")},
             "responses": {
                 "200": {
                     "description": "Stored (or nothing to store).",
@@ -277,11 +277,44 @@ def _telegram_path() -> dict[str, Any]:
     }
 
 
+def _telegram_schemas() -> dict[str, Any]:
+    """The part of Telegram's Update the webhook reads; every other field passes through (and a message's
+    fields are stored), so any JSON value goes, except strings with NUL, which Postgres cannot store."""
+    storable = {"type": "string", "pattern": "^[^\\u0000]*$"}
+    value = {
+        "anyOf": [
+            storable,
+            {"type": ["number", "boolean", "null"]},
+            {"type": "array", "items": _ref("schemas", "TelegramValue")},
+            {
+                "type": "object",
+                "propertyNames": storable,
+                "additionalProperties": _ref("schemas", "TelegramValue"),
+            },
+        ]
+    }
+    integer = {"type": "integer"}
+    values = {"propertyNames": storable, "additionalProperties": _ref("schemas", "TelegramValue")}
+    chat = {"type": "object", "required": ["id"], "properties": {"id": integer}} | values
+    message = {"type": "object", "required": ["chat"], "properties": {"chat": chat}} | values
+    update = {
+        "type": "object",
+        "required": ["update_id"],
+        "properties": {"update_id": integer | {"minimum": 0}, "message": message},
+    }
+    return {"TelegramUpdate": update, "TelegramValue": value}
+
+
 def openapi_document(settings: Settings) -> dict[str, Any]:
     secured = intake_key(settings) is not None
     paths = _paths(secured)
     if settings.telegram_enabled:
         paths["/api/telegram/webhook"] = _telegram_path()
+    for path in paths.values():
+        for operation in path.values():
+            # The size limits run before routing, so every operation can answer them.
+            operation["responses"].setdefault("413", _error("The body is too large."))
+            operation["responses"]["431"] = _error("The request's headers are too large or too many.")
     return {
         "openapi": "3.1.0",
         "info": {
@@ -291,7 +324,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": _schemas(settings),
+            "schemas": _schemas(settings) | (_telegram_schemas() if settings.telegram_enabled else {}),
             "parameters": _parameters(),
             "headers": _headers(),
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},

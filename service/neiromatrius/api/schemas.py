@@ -52,9 +52,10 @@ def parse_intake(headers: Headers, body: bytes, settings: Settings) -> IntakeReq
     webhook_url = _header(headers, WEBHOOK_URL, URL_PATTERN, MAX_URL_CHARS, "an http(s) URL of at most 2048 characters")
     platform = _header(headers, PLATFORM, PLATFORM_PATTERN, 32, "1 to 32 letters, digits, '_' or '-'").lower()
     chat_id = _header(headers, CHAT_ID, CHAT_ID_PATTERN, MAX_ID_CHARS, "1 to 128 printable ASCII characters")
-    idempotency_key = headers.get(IDEMPOTENCY_KEY)
-    if idempotency_key is not None and not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, idempotency_key):
-        raise InputError(IDEMPOTENCY_KEY, f"{IDEMPOTENCY_KEY} must be 8 to 255 printable ASCII characters")
+    keys = headers.getlist(IDEMPOTENCY_KEY)
+    idempotency_key = keys[0] if keys else None
+    if idempotency_key is not None and (len(keys) > 1 or not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, idempotency_key)):
+        raise InputError(IDEMPOTENCY_KEY, f"{IDEMPOTENCY_KEY} must be sent once, 8 to 255 printable ASCII characters")
     _check_media_type(headers.get("content-type"))
     data = json_object(body)
     client_id = _identifier(data.get("client_id"), "client_id")
@@ -107,9 +108,13 @@ def view_body(view: MessageView) -> dict[str, Any]:
 
 
 def _header(headers: Headers, name: str, pattern: str, max_chars: int, expected: str) -> str:
-    value = headers.get(name)
-    if value is None:
+    values = headers.getlist(name)
+    if not values:
         raise InputError(name, f"the {name} header is required")
+    if len(values) > 1:
+        # Servers and proxies disagree on which copy counts: one copy, or the request is refused.
+        raise InputError(name, f"the {name} header must be sent once")
+    value = values[0]
     if len(value) > max_chars or not re.fullmatch(pattern, value):
         raise InputError(name, f"{name} must be {expected}")
     return value
@@ -132,10 +137,21 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Parsers disagree on a repeated key (first or last wins), so a proxy and this API could read different
+    # requests from one body; RFC 7493 (I-JSON) forbids repeats, and so do we.
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise MalformedBody("body", f"the body must not repeat a key ({json.dumps(key)[:64]} appears twice)")
+        data[key] = value
+    return data
+
+
 def json_object(body: bytes) -> dict[str, Any]:
     try:
         # Decoding first: json.loads(bytes) would also accept UTF-16 and UTF-32.
-        data = json.loads(body.decode("utf-8"), parse_constant=_not_json)
+        data = json.loads(body.decode("utf-8"), parse_constant=_not_json, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError):
         raise MalformedBody("body", "the body must be valid JSON encoded as UTF-8") from None
     if not isinstance(data, dict):

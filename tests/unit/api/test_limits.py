@@ -37,6 +37,29 @@ async def test_a_declared_length_over_the_limit_is_413(small: Api) -> None:
     assert small.store.intakes == []
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({"X-Junk": "a" * 40_000}, id="one-huge-header"),
+        pytest.param({f"X-Junk-{n}": "v" for n in range(120)}, id="too-many-headers"),
+    ],
+)
+async def test_headers_over_the_limit_are_431_before_anything_is_read(small: Api, extra: dict[str, str]) -> None:
+    response = await small.post(headers=headers() | extra)
+
+    assert response.status_code == 431
+    assert response.json()["error"]["code"] == "headers_too_large"
+    assert response.json()["error"]["field"] == "headers"
+    assert small.store.intakes == []
+
+
+async def test_headers_within_the_limit_pass(small: Api) -> None:
+    extra = {f"X-Extra-{n}": "v" * 200 for n in range(60)}
+    response = await small.post(headers=headers(Prefer="respond-async") | extra)
+
+    assert response.status_code in (200, 202), response.text
+
+
 async def test_a_chunked_body_over_the_limit_is_413(small: Api) -> None:
     response = await small.post(content=chunks(LIMIT + 1))
 
@@ -106,3 +129,13 @@ async def test_reading_a_message_needs_the_key_too(keyed: Api) -> None:
 async def test_health_needs_no_key(keyed: Api) -> None:
     assert (await keyed.client.get("/health")).status_code == 200
     assert (await keyed.client.get("/api/health/db")).status_code == 200
+
+
+async def test_the_size_limits_apply_to_every_operation_and_the_document_says_so(small: Api) -> None:
+    response = await small.client.request("GET", "/health", content=b"x" * (LIMIT + 1))
+    document = (await small.client.get("/openapi.json")).json()
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    operations = [operation for path in document["paths"].values() for operation in path.values()]
+    assert all({"413", "431"} <= set(operation["responses"]) for operation in operations)

@@ -9,11 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
+from neiromatrius.api.openapi import openapi_document
 from neiromatrius.api.schemas import LINE_PATTERN, TEXT_PATTERN
 from neiromatrius.errors import StoreUnavailable
 
 from .conftest import MakeApi
-from .harness import CHECKLIST_BODY, Api, headers
+from .harness import CHECKLIST_BODY, Api, headers, make_settings
 
 OPERATIONS = {
     ("POST", "/api/messages/"),
@@ -97,7 +98,7 @@ async def test_intake_declares_its_headers(api: Api) -> None:
             "Prefer": False,
         }
         assert all(p["in"] == "header" for p in parameters.values())
-        assert set(operation["responses"]) == {"200", "202", "400", "413", "415", "422", "429", "503"}
+        assert set(operation["responses"]) == {"200", "202", "400", "413", "415", "422", "429", "431", "503"}
         body = deref(document, operation["requestBody"]["content"]["application/json"]["schema"])
         assert body["required"] == ["client_id", "content"]
         assert "security" not in operation
@@ -182,3 +183,17 @@ def operation_for(document: dict[str, Any], request: httpx.Request) -> dict[str,
         path = "/api/messages/{message_id}"
     operation: dict[str, Any] = document["paths"][path][request.method.lower()]
     return operation
+
+
+def test_the_telegram_body_is_described_as_the_webhook_reads_it() -> None:
+    settings = make_settings(telegram_enabled=True, telegram_bot_token="123456:" + "A" * 35)
+    document = openapi_document(settings)
+
+    body = document["paths"]["/api/telegram/webhook"]["post"]["requestBody"]["content"]["application/json"]
+    update = deref(document, body["schema"])
+    assert update["required"] == ["update_id"]
+    assert update["properties"]["update_id"] == {"type": "integer", "minimum": 0}
+    assert update["properties"]["message"]["required"] == ["chat"]
+    assert all(deref(document, {"$ref": ref}) for ref in refs(document))
+    # A string with NUL cannot be stored, so the document does not call it valid.
+    assert re.fullmatch(update["properties"]["message"]["propertyNames"]["pattern"], "a\x00b") is None

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from .conftest import MakeApi
-from .harness import BLOCKED_URL, CHECKLIST_BODY, Api, headers
+from .harness import BLOCKED_URL, CHECKLIST_BODY, CHECKLIST_HEADERS, Api, headers
 
 BAD_HEADERS = [
     pytest.param(headers(X_Webhook_URL=None), "X-Webhook-URL", id="webhook-missing"),
@@ -59,6 +59,8 @@ BAD_BYTES = [
     pytest.param(b'{"client_id":"c1","content":"hi","n":-Infinity}', 400, "body", id="infinity"),
     pytest.param(b'{"client_id":"c1","content":"\\ud800"}', 422, "content", id="lone-surrogate"),
     pytest.param(b'{"client_id":"\\udfff","content":"hi"}', 422, "client_id", id="client-surrogate"),
+    pytest.param(b'{"client_id":"c1","content":"hi","client_id":"c2"}', 400, "body", id="repeated-key"),
+    pytest.param(b'{"client_id":"c1","content":"hi","x":{"a":1,"a":2}}', 400, "body", id="repeated-nested-key"),
 ]
 
 
@@ -85,6 +87,16 @@ async def test_bad_fields_are_422_naming_the_field(api: Api, body: Any, field: s
 
     assert_refused(api, response, 422, field)
     assert api.guard.checked == []
+
+
+@pytest.mark.parametrize("name", ["X-Webhook-URL", "X-Platform", "X-Chat-ID", "Idempotency-Key"])
+async def test_a_header_sent_twice_is_422_naming_it(api: Api, name: str) -> None:
+    first = {"Idempotency-Key": "key-00000001"}.get(name) or CHECKLIST_HEADERS[name]
+    sent = [(key, value) for key, value in CHECKLIST_HEADERS.items() if key != name] + [(name, first), (name, first)]
+    response = await api.post(headers=sent)
+
+    assert_refused(api, response, 422, name)
+    assert "once" in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(("content", "status", "field"), BAD_BYTES)
