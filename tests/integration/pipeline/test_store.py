@@ -80,6 +80,29 @@ async def test_idempotency_key_returns_the_first_message_and_flags_a_different_b
     assert await db.fetchval("select count(*) from messages where client_id = $1", client_id) == 1
 
 
+async def test_a_retry_or_a_refused_reuse_of_a_key_writes_nothing(
+    store: SupabaseMessageStore, incoming: Make, db: asyncpg.Connection, client_id: str
+) -> None:
+    first = await store.intake(incoming(idempotency_key="key-00000002", fingerprint="f1"))
+    before = await db.fetchrow(
+        "select webhook_url, updated_at from conversations where id = $1::uuid", first.conversation_id
+    )
+
+    retry = await store.intake(
+        incoming(idempotency_key="key-00000002", fingerprint="f1", webhook_url="http://127.0.0.1:9/other")
+    )
+    reused = await store.intake(incoming(idempotency_key="key-00000002", fingerprint="f1", chat_id="another-chat"))
+
+    assert (retry.id, retry.conflict) == (first.id, False)
+    assert (reused.id, reused.conflict) == (first.id, True)  # the same body in another chat is another request
+    conversations = await db.fetch("select chat_id from conversations where client_id = $1", client_id)
+    assert [row["chat_id"] for row in conversations] == ["chat-1"]  # no row for the refused request's chat
+    after = await db.fetchrow(
+        "select webhook_url, updated_at from conversations where id = $1::uuid", first.conversation_id
+    )
+    assert after == before  # the retry did not touch the conversation
+
+
 async def test_concurrent_retries_with_one_key_store_one_message(
     store: SupabaseMessageStore, incoming: Make, db: asyncpg.Connection, client_id: str
 ) -> None:
