@@ -97,6 +97,18 @@ class DeliveryService:
             raise bugs[0]
         return len(jobs)
 
+    async def run_until_drained(self, worker: str) -> int:
+        """Run rounds until one claims less than a full batch (nothing more was due); return the total.
+
+        A short round already saw the queue empty: asking again would cost one more round trip per wake-up.
+        """
+        total = 0
+        while True:
+            claimed = await self.run_once(worker)
+            total += claimed
+            if claimed < self._batch_limit:
+                return total
+
     async def _handle(self, job: DeliveryJob, worker: str) -> None:
         try:
             attempt = await self._deliverer.deliver(job)
