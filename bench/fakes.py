@@ -98,6 +98,7 @@ class WebhookSink(_Server):
     def __init__(self) -> None:
         super().__init__()
         self.arrived: dict[str, float] = {}
+        self.times: list[float] = []  # every first arrival, in order: throughput over any window
         self.duplicates = 0
         self._waiting: dict[str, asyncio.Future[float]] = {}
 
@@ -127,6 +128,7 @@ class WebhookSink(_Server):
             self.duplicates += 1
         else:
             self.arrived[chat] = now
+            self.times.append(now)
             future = self._waiting.pop(chat, None)
             if future is not None and not future.done():
                 future.set_result(now)
