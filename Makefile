@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REDIS_STAMP := $(VENV)/.redis
 
-.PHONY: run test lint devstack bench clean
+.PHONY: run test lint devstack bench bench-devstack bench-pipeline clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,8 +34,14 @@ lint: $(STAMP)
 test: lint $(REDIS_STAMP)
 	$(BIN)/pytest
 
-bench: $(STAMP)
+# Each appends its table to bench/RESULTS.md; run them on a quiet machine. BENCH_ARGS=--quick for a smoke run.
+bench: bench-devstack bench-pipeline
+
+bench-devstack: $(STAMP)
 	$(BIN)/python bench/devstack.py
+
+bench-pipeline: $(STAMP)
+	$(BIN)/python bench/pipeline.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .devstack .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,8 @@
 """The composition root: builds every adapter from ``Settings`` and hands them to the API and the listener.
 
-Each process opens one ``httpx.AsyncClient``: supabase-py, OpenAI and webhook delivery share its
-pool. Its transport is a ``GuardedTransport``, which checks and pins only the requests delivery marks.
+Each process opens one ``httpx.AsyncClient``: supabase-py, OpenAI and webhook delivery share it. Its
+transport is a ``GuardedTransport``: the requests delivery marks are checked, pinned and sent through
+httpx's own pool; all others go through aiohttp's (``HTTP_TRANSPORT``), which costs far less CPU.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from starlette.applications import Starlette
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
@@ -61,8 +63,12 @@ class Resources:
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:
-    inner = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=200, max_keepalive_connections=100))
-    transport = GuardedTransport(inner, resolver=SystemResolver(), allow_private=settings.allow_private_webhooks)
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
+    pinned = httpx.AsyncHTTPTransport(limits=limits)
+    inner = AiohttpTransport(limits=limits) if settings.http_transport == "aiohttp" else pinned
+    transport = GuardedTransport(
+        inner, resolver=SystemResolver(), allow_private=settings.allow_private_webhooks, pinned=pinned
+    )
     return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=False)
 
 

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None  # when set, /metrics wants "Authorization: Bearer <token>"
     listener_metrics_host: str = "127.0.0.1"
     listener_metrics_port: int = Field(default=9464, ge=0, le=65535)  # /metrics and /health; 0 = off
+
+    # The pool under supabase-py's and OpenAI's requests: aiohttp's costs a quarter of httpx's CPU
+    # under concurrency (encode/httpx#3215). Webhook delivery always uses httpx's (its SSRF pinning).
+    http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

@@ -242,6 +242,19 @@ async def test_nothing_due_handles_nothing() -> None:
     assert store.recorded == []
 
 
+@pytest.mark.parametrize(("due", "claims"), [(0, 1), (3, 1), (10, 2), (23, 3)])
+async def test_draining_stops_at_the_first_round_short_of_a_full_batch(due: int, claims: int) -> None:
+    jobs = [job(f"r{i}") for i in range(due)]
+    store = FakeMessageStore(due=list(jobs))
+    deliverer = FakeDeliverer({j.reply_id: attempt(DeliveryOutcome.DELIVERED, 200, reply_id=j.reply_id) for j in jobs})
+
+    delivery = service(store, deliverer)
+    assert await delivery.start_rounds("w") == due
+    await delivery.aclose(within=BOUND)  # the attempts run on their own; let them finish
+    assert len(store.claims) == claims
+    assert sorted(deliverer.delivered) == sorted(j.reply_id for j in jobs)
+
+
 async def test_a_slow_endpoint_does_not_hold_up_the_others() -> None:
     store = FakeMessageStore(due=[job("slow"), job("fast-1"), job("fast-2")])
     deliverer = FakeDeliverer(

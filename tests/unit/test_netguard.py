@@ -314,3 +314,34 @@ async def test_unguarded_requests_pass_through_untouched() -> None:
     [sent] = recorder.requests
     assert str(sent.url) == "http://127.0.0.1:54321/rest/v1/messages?select=*"
     assert resolver.lookups == []
+
+
+async def test_marked_requests_go_through_the_pinned_transport_and_others_through_the_inner_one() -> None:
+    marked, unmarked = Recorder(), Recorder()
+    resolver = FakeResolver({"hooks.example.com": ["93.184.215.14"]})
+    transport = GuardedTransport(
+        httpx.MockTransport(unmarked), resolver=resolver, allow_private=False, pinned=httpx.MockTransport(marked)
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        await client.post("https://hooks.example.com/reply", extensions={GUARD_EXTENSION: True})
+        await client.post("http://127.0.0.1:54321/rest/v1/rpc/intake_message")
+
+    [pinned] = marked.requests
+    assert str(pinned.url) == "https://93.184.215.14/reply"
+    assert pinned.extensions["sni_hostname"] == "hooks.example.com"
+    assert [str(r.url) for r in unmarked.requests] == ["http://127.0.0.1:54321/rest/v1/rpc/intake_message"]
+
+
+def test_each_process_client_sends_marked_requests_through_httpx_and_the_rest_through_aiohttp() -> None:
+    from httpx_aiohttp import AiohttpTransport
+
+    from neiromatrius.composition import http_client
+    from neiromatrius.config import Settings
+
+    base = {"supabase_url": "http://127.0.0.1:1", "supabase_service_role_key": "k", "secret_key": "s" * 32}
+    for transport, inner_type in (("aiohttp", AiohttpTransport), ("httpx", httpx.AsyncHTTPTransport)):
+        client = http_client(Settings(_env_file=None, http_transport=transport, **base))  # type: ignore[arg-type]
+        guarded = client._transport
+        assert isinstance(guarded, GuardedTransport)
+        assert isinstance(guarded._inner, inner_type)
+        assert isinstance(guarded._pinned_transport, httpx.AsyncHTTPTransport)

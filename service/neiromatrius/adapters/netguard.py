@@ -199,19 +199,31 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     """
 
     def __init__(
-        self, inner: httpx.AsyncBaseTransport | None = None, *, resolver: Resolver, allow_private: bool
+        self,
+        inner: httpx.AsyncBaseTransport | None = None,
+        *,
+        resolver: Resolver,
+        allow_private: bool,
+        pinned: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._inner = inner if inner is not None else httpx.AsyncHTTPTransport()
+        # Marked requests may go through a transport of their own: the pinning relies on how httpx's
+        # pool keys connections (by the IP literal) and applies ``sni_hostname``.
+        self._pinned_transport = pinned if pinned is not None else self._inner
         self._resolver = resolver
         self._allow_private = allow_private
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not request.extensions.get(GUARD_EXTENSION):
             return await self._inner.handle_async_request(request)
-        return await self._inner.handle_async_request(await self._pinned(request))
+        return await self._pinned_transport.handle_async_request(await self._pinned(request))
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        try:
+            await self._inner.aclose()
+        finally:
+            if self._pinned_transport is not self._inner:
+                await self._pinned_transport.aclose()
 
     async def _pinned(self, request: httpx.Request) -> httpx.Request:
         host = request.url.raw_host.decode("ascii")

@@ -127,6 +127,18 @@ class DeliveryService:
             raise bugs[0]
         return len(jobs)
 
+    async def start_rounds(self, worker: str) -> int:
+        """Start rounds until one claims less than it asked for (nothing more was due) or no slot is
+        free; return how many were claimed. A short round already saw the queue empty: asking again would
+        cost one more round trip per wake-up."""
+        total = 0
+        while True:
+            free = min(self._batch_limit, self._max_in_flight - len(self._in_flight))
+            claimed = await self.start_round(worker) if free > 0 else 0
+            total += claimed
+            if claimed < free or free <= 0:
+                return total
+
     async def _handle(self, job: DeliveryJob, worker: str) -> None:
         try:
             attempt = await self._deliverer.deliver(job)

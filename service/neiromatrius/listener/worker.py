@@ -163,8 +163,7 @@ class Listener:
         backoff = Backoff(self._policy.sweep_interval)
         while await self._deliveries.wait(self._policy.delivery_poll) and not self._stopping.is_set():
             try:
-                while await self._delivery.start_round(self.worker):
-                    pass
+                await self._delivery.start_rounds(self.worker)
                 backoff.reset()
             except StoreError as exc:
                 log.warning("listener: delivery bookkeeping failed (%s); backing off", exc.message)

@@ -31,6 +31,8 @@ def pipeline_settings(stack: Stack, **overrides: Any) -> Settings:
         "webhook_timeout_seconds": 2,
         "openai_max_retries": 2,
         "openai_timeout_seconds": 2,
+        # respx intercepts httpx's own transport; the processes the e2e tests start use aiohttp's (the default).
+        "http_transport": "httpx",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
