@@ -83,6 +83,8 @@ def test_updates_without_a_customer_message_are_not_stored(body: dict[str, Any])
         ({"message": {"chat": {"id": 1}, "text": "x"}}, "update_id"),
         ({"update_id": "7", "message": {"chat": {"id": 1}, "text": "x"}}, "update_id"),
         ({"update_id": -1}, "update_id"),
+        ({"update_id": 7, "message": 5}, "message"),
+        ({"update_id": 7, "message": "hi"}, "message"),
         ({"update_id": 7, "message": {"text": "x"}}, "message.chat.id"),
         ({"update_id": 7, "message": {"chat": {"id": "1"}, "text": "x"}}, "message.chat.id"),
     ],

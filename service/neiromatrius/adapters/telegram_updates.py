@@ -60,8 +60,10 @@ def incoming_from_update(update: Mapping[str, Any], max_chars: int) -> IncomingM
     """
     number = update_id(update)
     message = update.get("message")
-    if not isinstance(message, dict):
+    if message is None:
         return None
+    if not isinstance(message, dict):
+        raise InputError("message", "must be an object")
     _check_storable(message)
     chat_id = _chat_id(message)
     sender = message.get("from")
