@@ -16,13 +16,17 @@ class FakeChannel:
         self.fail = fail
         self.system: list[Callable[[Any], None]] = []
         self.changes: list[tuple[str, str, Callable[[Any], None]]] = []
+        self.filters: list[str | None] = []
 
     def on_system(self, callback: Callable[[Any], None]) -> FakeChannel:
         self.system.append(callback)
         return self
 
-    def on_postgres_changes(self, event: Any, callback: Callable[[Any], None], table: str, **_: Any) -> FakeChannel:
+    def on_postgres_changes(
+        self, event: Any, callback: Callable[[Any], None], table: str, filter: str | None = None, **_: Any
+    ) -> FakeChannel:
         self.changes.append((str(event.value), table, callback))
+        self.filters.append(filter)
         return self
 
     async def subscribe(self, callback: Callable[..., None]) -> None:
@@ -91,10 +95,21 @@ async def test_the_waiter_hears_a_reply_that_lands_while_it_waits() -> None:
     waiter = RealtimeReplyWaiter(client)  # type: ignore[arg-type]
     await waiter.start(within=1)
 
-    # Runs once wait() has registered and suspended: the reply lands while it waits.
-    asyncio.get_running_loop().call_soon(client.channels[0].emit, "INSERT", "replies", {"id": "r1", "message_id": "m1"})
+    # Runs once wait() has registered and suspended: the message is answered while it waits.
+    asyncio.get_running_loop().call_soon(
+        client.channels[0].emit, "UPDATE", "messages", {"id": "m1", "state": "answered"}
+    )
     assert await waiter.wait("m1", within=10) is True
     assert "m1" not in waiter._finished  # it went to the waiter, not to the memory of unclaimed replies
+
+
+async def test_the_waiter_asks_the_server_only_for_messages_reaching_a_final_state() -> None:
+    client = FakeClient()
+    await RealtimeReplyWaiter(client).start(within=1)  # type: ignore[arg-type]
+
+    [(event, table, _)] = client.channels[0].changes
+    assert (event, table) == ("UPDATE", "messages")
+    assert client.channels[0].filters == ["state=in.(answered,failed,handoff)"]
 
 
 async def test_the_waiter_remembers_a_reply_that_landed_before_anyone_waited() -> None:

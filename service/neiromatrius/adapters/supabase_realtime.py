@@ -137,7 +137,11 @@ class InboxFeed:
 
 
 class RealtimeReplyWaiter:
-    """The ``ReplyWaiter`` port: one shared subscription to replies (and to messages ending without one)."""
+    """The ``ReplyWaiter`` port: one shared subscription to inbound messages reaching a final state.
+
+    The filter leaves every other change on the server: the reply row lands in the same transaction
+    as the message's final state, so one event per message is all a waiting request needs.
+    """
 
     def __init__(self, client: AsyncClient, remember: int = 10_000) -> None:
         self._subscription = _Subscription(client, "neiromatrius-replies", lambda: None)
@@ -149,13 +153,10 @@ class RealtimeReplyWaiter:
     async def start(self, within: float = 10.0) -> bool:
         channel = self._subscription.channel()
         channel.on_postgres_changes(
-            RealtimePostgresChangesListenEvent.Insert, schema="public", table="replies", callback=self._reply
-        )
-        channel.on_postgres_changes(
             RealtimePostgresChangesListenEvent.Update,
             schema="public",
             table="messages",
-            filter="direction=eq.inbound",
+            filter=f"state=in.({','.join(sorted(TERMINAL_STATES))})",
             callback=self._update,
         )
         return await self._subscription.subscribe(within)
@@ -181,11 +182,6 @@ class RealtimeReplyWaiter:
                 futures.remove(future)
             if not futures:
                 self._waiters.pop(message_id, None)
-
-    def _reply(self, payload: PostgresChangesPayload) -> None:
-        record = _record(payload)
-        if "message_id" in record:
-            self._done(str(record["message_id"]))
 
     def _update(self, payload: PostgresChangesPayload) -> None:
         record = _record(payload)
