@@ -7,14 +7,17 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import logs
 from .check import command as check_command
 
 if TYPE_CHECKING:
     from .config import Settings
+
+T = TypeVar("T")
 
 
 def _devstack_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -77,6 +80,15 @@ def main(argv: list[str] | None = None) -> int:
     return _devstack(args)
 
 
+def _run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """The long-running processes run on uvloop (uvicorn[standard] brings it): a cheaper event loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - every supported platform has it
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
 def _serve(command: str) -> int:
     from .config import load_settings
     from .errors import ConfigError
@@ -88,7 +100,7 @@ def _serve(command: str) -> int:
         print(f"❌ {exc.message}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve_api(settings) if command == "api" else serve_listener(settings))
+        _run_loop(serve_api(settings) if command == "api" else serve_listener(settings))
     except ConfigError as exc:  # a setting that only proves wrong when used (a port in use)
         print(f"❌ {exc.message}", file=sys.stderr)
         return 2
@@ -111,7 +123,7 @@ def _telegram(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.action == "poll":
-            return asyncio.run(serve_telegram_poll(settings))
+            return _run_loop(serve_telegram_poll(settings))
         return asyncio.run(_telegram_call(settings, args))
     except (InputError, TelegramError) as exc:
         print(f"❌ {exc.message}", file=sys.stderr)
