@@ -20,7 +20,7 @@ from neiromatrius.config import Settings
 from tests.conftest import MakeReceiver, Stack
 from tests.e2e.conftest import StartService, eventually, listener_env, send
 from tests.reliability.conftest import MakeOpenAI
-from tests.support.fake_openai import Answer, failure
+from tests.support.fake_openai import answer, failure
 from tests.support.http_receiver import Reply
 
 LISTENERS = 2
@@ -42,14 +42,14 @@ HANGING_RECEIVERS = 6  # more than the delivery loops of both listeners together
 FAILING_RECEIVERS = 3
 
 
-def model_script(content: str, nth: int) -> Answer:
+def model_script(content: str, nth: int) -> Reply:
     if content.startswith("[hang]"):
-        return Answer(hang=True)
+        return answer(hang=True)
     if content.startswith("[5xx]"):
         return failure(503, "server_is_overloaded")
     if content.startswith("[429]") and nth == 1:
         return failure(429, "rate_limit_exceeded", (("retry-after", str(RETRY_AFTER)),))
-    return Answer()
+    return answer()
 
 
 def start_listeners(start_service: StartService, env: dict[str, str]) -> None:

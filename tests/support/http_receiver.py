@@ -24,25 +24,19 @@ class Received:
     body: bytes
 
 
-@dataclass
-class Receiver:
-    replies: list[Reply]
+@dataclass(kw_only=True)
+class LoopbackServer:
+    """One HTTP/1.1 request per connection on 127.0.0.1, answered by ``respond``; a hanging answer is
+    held until ``close``. The base of the webhook receiver and of the scripted OpenAI."""
+
     connections: int = 0
-    requests: list[Received] = field(default_factory=list)
     port: int = 0
     _server: asyncio.Server | None = None
     _released: asyncio.Event = field(default_factory=asyncio.Event)
     _handlers: set[asyncio.Task[None]] = field(default_factory=set)
-    _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
-    async def wait_for_requests(self, count: int, bound: float = 15.0) -> list[Received]:
-        """Return once ``count`` requests have arrived (TimeoutError after ``bound`` seconds)."""
-        async with asyncio.timeout(bound), self._arrived:
-            await self._arrived.wait_for(lambda: len(self.requests) >= count)
-        return list(self.requests)
-
-    def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+    async def respond(self, request: Received) -> Reply:
+        raise NotImplementedError
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -61,7 +55,15 @@ class Receiver:
         assert task is not None
         self._handlers.add(task)
         try:
-            await self._answer(reader, writer)
+            reply = await self.respond(await _read_request(reader))
+            if reply.hang:
+                await self._released.wait()
+                return
+            extra = "".join(f"{name}: {value}\r\n" for name, value in reply.headers)
+            status = f"HTTP/1.1 {reply.status} Whatever\r\n"
+            head = f"{status}Content-Length: {len(reply.body)}\r\nConnection: close\r\n{extra}\r\n"
+            writer.write(head.encode() + reply.body)
+            await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -69,25 +71,36 @@ class Receiver:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
-    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-        request_line, *lines = head.split("\r\n")
-        headers = {}
-        for line in filter(None, lines):
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-        method, target, _ = request_line.split(" ", 2)
-        self.requests.append(Received(method, target, headers, body))
+
+async def _read_request(reader: asyncio.StreamReader) -> Received:
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+    request_line, *lines = head.split("\r\n")
+    headers = {}
+    for line in filter(None, lines):
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    method, target, _ = request_line.split(" ", 2)
+    return Received(method, target, headers, body)
+
+
+@dataclass
+class Receiver(LoopbackServer):
+    replies: list[Reply]
+    requests: list[Received] = field(default_factory=list)
+    _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def wait_for_requests(self, count: int, bound: float = 15.0) -> list[Received]:
+        """Return once ``count`` requests have arrived (TimeoutError after ``bound`` seconds)."""
+        async with asyncio.timeout(bound), self._arrived:
+            await self._arrived.wait_for(lambda: len(self.requests) >= count)
+        return list(self.requests)
+
+    def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    async def respond(self, request: Received) -> Reply:
+        self.requests.append(request)
         async with self._arrived:
             self._arrived.notify_all()
-        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
-        if reply.hang:
-            await self._released.wait()
-            return
-        extra = "".join(f"{name}: {value}\r\n" for name, value in reply.headers)
-        head = (
-            f"HTTP/1.1 {reply.status} Whatever\r\nContent-Length: {len(reply.body)}\r\nConnection: close\r\n{extra}\r\n"
-        )
-        writer.write(head.encode() + reply.body)
-        await writer.drain()
+        return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
