@@ -4,6 +4,9 @@
 -- parameters: the platform's original message (kept as JSON) and a hand-off reason, which stores
 -- the message directly as 'handoff' so no worker ever claims it. Existing callers are unaffected:
 -- both parameters default to null.
+-- The function also looks for the earlier message before it upserts the client and the
+-- conversation, so a retry (same Idempotency-Key or platform message id) writes nothing, and a
+-- reused key that is refused (conflict) does not create the conversation of the chat it named.
 
 alter table public.messages add column payload jsonb;
 comment on column public.messages.payload is
@@ -30,17 +33,13 @@ declare
   v_message public.messages;
   v_state text := case when p_handoff_reason is null then 'pending' else 'handoff' end;
 begin
-  insert into public.clients (id) values (p_client_id) on conflict (id) do nothing;
-  insert into public.conversations as c (client_id, platform, chat_id, webhook_url)
-  values (p_client_id, p_platform, p_chat_id, p_webhook_url)
-  on conflict (client_id, platform, chat_id) do update
-    set webhook_url = coalesce(excluded.webhook_url, c.webhook_url), updated_at = now()
-  returning c.id into v_conversation;
-
   for attempt in 1..2 loop
+    select c.id into v_conversation from public.conversations c
+    where c.client_id = p_client_id and c.platform = p_platform and c.chat_id = p_chat_id;
+
     select * into v_message from public.messages m
     where (p_idempotency_key is not null and m.client_id = p_client_id and m.idempotency_key = p_idempotency_key)
-       or (p_platform_message_id is not null and m.conversation_id = v_conversation
+       or (p_platform_message_id is not null and v_conversation is not null and m.conversation_id = v_conversation
            and m.platform_message_id = p_platform_message_id)
     limit 1;
     if v_message.id is not null then
@@ -48,8 +47,16 @@ begin
         'id', v_message.id, 'conversation_id', v_message.conversation_id, 'state', v_message.state,
         'created', false,
         'conflict', v_message.request_fingerprint is distinct from p_fingerprint
-                    or v_message.conversation_id <> v_conversation);
+                    or v_message.conversation_id is distinct from v_conversation);
     end if;
+
+    insert into public.clients (id) values (p_client_id) on conflict (id) do nothing;
+    insert into public.conversations as c (client_id, platform, chat_id, webhook_url)
+    values (p_client_id, p_platform, p_chat_id, p_webhook_url)
+    on conflict (client_id, platform, chat_id) do update
+      set webhook_url = coalesce(excluded.webhook_url, c.webhook_url), updated_at = now()
+    returning c.id into v_conversation;
+
     -- A concurrent request with the same key makes this insert wait for it, then do nothing:
     -- the loop's second pass then finds the row that request committed.
     insert into public.messages as m (conversation_id, client_id, direction, content, state, idempotency_key,
@@ -68,7 +75,7 @@ begin
 end
 $$;
 comment on function public.intake_message(text, text, text, text, text, text, text, text, jsonb, text) is
-  'Intake in one transaction: upsert the client and the conversation, insert the message (pending, or handoff when p_handoff_reason is given); a retry with the same idempotency key or platform message id returns the first message (conflict=true when the request differs).';
+  'Intake in one transaction: a retry with the same idempotency key or platform message id returns the first message and writes nothing (conflict=true when the request differs); otherwise upsert the client and the conversation and insert the message (pending, or handoff when p_handoff_reason is given).';
 
 revoke execute on function public.intake_message(text, text, text, text, text, text, text, text, jsonb, text)
   from public, anon, authenticated;
