@@ -32,7 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,14 +142,25 @@ class CpuMeter:
         return cpu_seconds(self.pids) - self._start
 
 
+@asynccontextmanager
+async def fresh_stack(folder: Path, name: str) -> AsyncIterator[tuple[Stack, list[Service]]]:
+    """A stack of the part's own; the services the part appends to the list stop first, in reverse."""
+    stack = Stack(folder / name)
+    await stack.start()
+    started: list[Service] = []
+    try:
+        yield stack, started
+    finally:
+        for service in reversed(started):
+            service.stop()
+        stack.stop()
+
+
 # --- intake ------------------------------------------------------------------------------------------
 
 
 async def intake_part(plan: Plan, folder: Path) -> list[Row]:
-    stack = Stack(folder / "intake")
-    await stack.start()
-    started: list[Service] = []
-    try:
+    async with fresh_stack(folder, "intake") as (stack, started):
         bare, bare_url = await start_bare_insert(stack, folder)
         started.append(bare)
         ours, ours_url = await start_api(stack, folder)
@@ -193,10 +205,6 @@ async def intake_part(plan: Plan, folder: Path) -> list[Row]:
             Row("CPU ms/req: bare INSERT vs direct RPC (stack)", f"{med(cpu_bare):.2f}", f"{med(cpu_rpc):.2f}",
                 ratio(med(cpu_rpc), med(cpu_bare)), "", None),
         ]  # fmt: skip
-    finally:
-        for service in reversed(started):
-            service.stop()
-        stack.stop()
 
 
 # --- open loop and the pipeline's pieces ---------------------------------------------------------------
@@ -258,10 +266,7 @@ async def drained(sink: WebhookSink, chats: list[str], bound: float) -> bool:
 
 
 async def e2e_part(plan: Plan, folder: Path, model: FakeModel, sink: WebhookSink) -> list[Row]:
-    stack = Stack(folder / "e2e")
-    await stack.start()
-    started: list[Service] = []
-    try:
+    async with fresh_stack(folder, "e2e") as (stack, started):
         api, api_url = await start_api(stack, folder)
         started.append(api)
         started.append(await start_listener(stack, folder, model.base_url, 16))
@@ -312,10 +317,6 @@ async def e2e_part(plan: Plan, folder: Path, model: FakeModel, sink: WebhookSink
                 "≤ 250", o99 <= 250),
             Row("end to end: webhooks missing after 30 s", "0", str(len(missing)), "", "0", not missing),
         ]  # fmt: skip
-    finally:
-        for service in reversed(started):
-            service.stop()
-        stack.stop()
 
 
 # --- listener capacity -----------------------------------------------------------------------------------
@@ -378,10 +379,8 @@ async def lost_messages(stack: Stack, undelivered: list[str]) -> int:
 
 
 async def capacity_part(plan: Plan, folder: Path, model: FakeModel, sink: WebhookSink) -> list[Row]:
-    stack = Stack(folder / "capacity")
-    await stack.start()
     rows: list[Row] = []
-    try:
+    async with fresh_stack(folder, "capacity") as (stack, _):
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
             for n in (16, 64):
                 listener = await start_listener(stack, folder, model.base_url, n)
@@ -389,8 +388,6 @@ async def capacity_part(plan: Plan, folder: Path, model: FakeModel, sink: Webhoo
                     rows += await capacity_rows(plan, stack, model, sink, session, n)
                 finally:
                     listener.stop()
-    finally:
-        stack.stop()
     return rows
 
 
@@ -429,10 +426,7 @@ async def capacity_rows(
 
 
 async def sustained_part(plan: Plan, folder: Path, model: FakeModel, sink: WebhookSink) -> list[Row]:
-    stack = Stack(folder / "sustained")
-    await stack.start()
-    started: list[Service] = []
-    try:
+    async with fresh_stack(folder, "sustained") as (stack, started):
         bare, bare_url = await start_bare_insert(stack, folder)
         started.append(bare)
         api, api_url = await start_api(stack, folder)
@@ -482,10 +476,6 @@ async def sustained_part(plan: Plan, folder: Path, model: FakeModel, sink: Webho
                 ratio(listener_rss, bare_rss), "< 200", listener_rss < 200),
             Row("load generator's own CPU (cores)", "", f"{med(own_cpu):.2f}", "", "", None),
         ]  # fmt: skip
-    finally:
-        for service in reversed(started):
-            service.stop()
-        stack.stop()
 
 
 def profile(folder: Path, seconds: float, **pids: int) -> None:

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from neiromatrius.devstack.process import free_port
 from tests.conftest import Stack
-from tests.e2e.conftest import StartService, service_env
+from tests.e2e.conftest import StartService, eventually, service_env
 from tests.support import openai_mock
 from tests.support.http_receiver import Receiver, Reply
 
@@ -84,15 +84,14 @@ async def test_metrics_on_the_api_and_the_listener_move_as_messages_flow(
         await hook.wait_for_requests(3)
         api_after = await scrape(http, api_url)
         # Deliveries are counted once the receiver has answered; wait for the third to be counted.
-        async with asyncio.timeout(15):
-            while True:
-                listener_after = await scrape(http, listener_url)
-                if (
-                    total(listener_after, "neiromatrius_delivery_attempts_total", outcome="delivered")
-                    >= total(listener_before, "neiromatrius_delivery_attempts_total", outcome="delivered") + 3
-                ):
-                    break
-                await asyncio.sleep(0.1)
+        delivered = "neiromatrius_delivery_attempts_total"
+        wanted = total(listener_before, delivered, outcome="delivered") + 3
+
+        async def three_more_counted() -> Samples | None:
+            now = await scrape(http, listener_url)
+            return now if total(now, delivered, outcome="delivered") >= wanted else None
+
+        listener_after = await eventually(three_more_counted, 15, every=0.1)
         health = await http.get(f"{listener_url}/health")
 
     def moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
@@ -144,12 +143,16 @@ async def test_failed_deliveries_and_the_oldest_pending_age_are_reported(
         listener = start_service("listener", service_env(stack, LISTENER_METRICS_PORT=str(port)))
         await asyncio.to_thread(listener.wait_for_line, "/metrics and /health on")
         await hook.wait_for_requests(2)
-        async with asyncio.timeout(15):
-            while True:
-                after = await scrape(http, f"http://127.0.0.1:{port}")
-                if value(after, "neiromatrius_delivery_failures_total", platform="test", outcome="retry") >= 2:
-                    break
-                await asyncio.sleep(0.1)
+
+        async def two_failures_counted() -> Samples | None:
+            now = await scrape(http, f"http://127.0.0.1:{port}")
+            return (
+                now
+                if value(now, "neiromatrius_delivery_failures_total", platform="test", outcome="retry") >= 2
+                else None
+            )
+
+        after = await eventually(two_failures_counted, 15, every=0.1)
     assert value(after, "neiromatrius_delivery_attempts_total", platform="test", outcome="retry") >= 2
 
 
