@@ -25,7 +25,7 @@ from .adapters.supabase_realtime import InboxFeed, RealtimeReplyWaiter
 from .adapters.supabase_store import SupabaseMessageStore
 from .adapters.telegram import TelegramBotApi, TelegramDeliverer
 from .adapters.webhooks import WebhookDeliverer, webhook_secret
-from .api.app import ApiServices, create_app
+from .api import ApiServices, create_app
 from .config import Settings
 from .core.delivery import DeliveryService, PlatformDeliverer
 from .core.guard import ReplyGuard

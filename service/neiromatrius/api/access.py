@@ -11,7 +11,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .metrics import RequestMetrics
+from ..web.metrics import RequestMetrics
 
 logger = logging.getLogger(__name__)
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,16 +13,14 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from ..config import Settings
-from ..core.models import QueueStats
-from ..core.ports import MessageStore, ReplyWaiter, UrlGuard
-from ..core.ratelimit import RateLimiter
+from ..core.ports import MessageStore
 from ..errors import StoreError, StoreUnavailable
-from ..metrics import Metrics
+from ..web.errors import EXCEPTION_HANDLERS
+from ..web.metrics import RequestMetrics, metrics_endpoint
 from .access import AccessLog
-from .errors import EXCEPTION_HANDLERS
 from .limits import BodySizeLimit
-from .metrics import RequestMetrics, metrics_endpoint
 from .routes import build_routes
+from .services import ApiServices
 
 logger = logging.getLogger(__name__)
 
@@ -38,22 +35,6 @@ CORS_HEADERS = [
 ]
 FIRST_RETRY_SECONDS = 0.1
 MAX_RETRY_SECONDS = 2.0
-
-
-@dataclass(frozen=True)
-class ApiServices:
-    """What the API needs from the outside world, built by the composition root."""
-
-    store: MessageStore
-    waiter: ReplyWaiter
-    url_guard: UrlGuard
-    limiter: RateLimiter  # token buckets on intake, shared through Redis when it answers
-    cache_status: Callable[[], Awaitable[str]]  # "ok" (Redis answers) or "unavailable" (buckets in memory)
-    metrics: Metrics | None = None  # /metrics and the request series, when given
-    queue_stats: Callable[[], Awaitable[QueueStats]] | None = None  # the queue gauges, read at scrape time
-    on_startup: Callable[[], Awaitable[None]] | None = None
-    on_shutdown: Callable[[], Awaitable[None]] | None = None
-    startup_timeout: float = 30.0  # how long start-up waits for the database to answer
 
 
 def create_app(settings: Settings, services: ApiServices) -> Starlette:

@@ -6,7 +6,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import HeadersTooLarge, InputError, PayloadTooLarge
-from .errors import input_error_response
+from ..web.errors import input_error_response
 
 # uvicorn's httptools parser buffers headers of any size; nginx's default allows 4 x 8 KiB. The API needs ~3 KiB.
 MAX_HEADER_BYTES = 32 * 1024

@@ -10,7 +10,7 @@ from typing import Any
 from .. import __version__
 from ..config import Settings
 from ..core.models import MessageState
-from .auth import intake_key
+from ..web.auth import intake_key
 from .schemas import (
     CHAT_ID_PATTERN,
     IDEMPOTENCY_KEY_PATTERN,

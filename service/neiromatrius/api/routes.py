@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -15,18 +13,15 @@ from ..config import Settings
 from ..core.models import IncomingMessage, MessageState
 from ..core.ratelimit import IntakeLimits
 from ..errors import IdempotencyConflict, RateLimited
-from .auth import intake_key, require_intake_key
-from .errors import RETRY_AFTER_SECONDS
+from ..web.auth import intake_key, require_intake_key
+from ..web.errors import RETRY_AFTER_SECONDS
+from ..web.health import database_answers
 from .openapi import openapi_document
 from .schemas import IDEMPOTENCY_KEY, accepted_body, parse_intake, parse_message_id, prefers_async, view_body
+from .services import ApiServices
 from .telegram import TelegramWebhook
 
-if TYPE_CHECKING:
-    from .app import ApiServices
-
 logger = logging.getLogger(__name__)
-
-HEALTH_TIMEOUT_SECONDS = 5.0
 
 
 class Messages:
@@ -81,26 +76,16 @@ class Health:
 
     async def service(self, request: Request) -> Response:
         redis = await self.services.cache_status()
-        if await self._database_answers():
+        if await database_answers(self.services.store.ping):
             return JSONResponse({"status": "ok", "database": "ok", "redis": redis})
         body = {"status": "degraded", "database": "unavailable", "redis": redis}
         return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     async def database(self, request: Request) -> Response:
-        if await self._database_answers():
+        if await database_answers(self.services.store.ping):
             return JSONResponse({"status": "ok", "database": "connected"})
         body = {"status": "error", "database": "unavailable"}
         return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-
-    async def _database_answers(self) -> bool:
-        try:
-            async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
-                await self.services.store.ping()
-        # A health check reports any failure as "unavailable" rather than failing itself.
-        except Exception as exc:
-            logger.warning("Health check: the database does not answer: %r", exc)
-            return False
-        return True
 
 
 def build_routes(settings: Settings, services: ApiServices) -> list[Route]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,9 +17,7 @@ from ..adapters.telegram_updates import incoming_from_update, update_id
 from ..config import Settings
 from ..errors import Unauthorized
 from .schemas import json_object
-
-if TYPE_CHECKING:
-    from .app import ApiServices
+from .services import ApiServices
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,7 @@ when the process stops.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 import socket
 from collections.abc import Callable, Iterator
 
@@ -18,29 +16,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..api.errors import EXCEPTION_HANDLERS
-from ..api.metrics import metrics_endpoint
 from ..config import Settings
 from ..errors import ConfigError
 from ..metrics import MeteredMessageStore, Metrics
-
-logger = logging.getLogger(__name__)
-
-HEALTH_WITHIN = 5.0
+from ..web.errors import EXCEPTION_HANDLERS
+from ..web.health import database_answers
+from ..web.metrics import metrics_endpoint
 
 
 def status_app(
     settings: Settings, metrics: Metrics, store: MeteredMessageStore, running: Callable[[], bool]
 ) -> Starlette:
     async def health(request: Request) -> Response:
-        database = "ok"
-        try:
-            async with asyncio.timeout(HEALTH_WITHIN):
-                await store.ping()
-        # A health check reports any failure as "unavailable" rather than failing itself.
-        except Exception as exc:
-            logger.warning("Health check: the database does not answer: %r", exc)
-            database = "unavailable"
+        database = "ok" if await database_answers(store.ping) else "unavailable"
         ok = running() and database == "ok"
         body = {
             "status": "ok" if ok else "degraded",

@@ -181,7 +181,7 @@ async def test_an_unexpected_error_is_a_generic_500_and_logged(
 
     assert response.status_code == 500
     assert response.json() == {"error": {"code": "internal_error", "message": "An internal error occurred."}}
-    logged = [r for r in caplog.records if r.name == "neiromatrius.api.errors" and r.exc_info]
+    logged = [r for r in caplog.records if r.name == "neiromatrius.web.errors" and r.exc_info]
     assert logged and logged[0].exc_info is not None and logged[0].exc_info[1] is error
 
 

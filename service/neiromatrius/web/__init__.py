@@ -1,0 +1,1 @@
+"""What the API and the listener's status server share: error table, bearer tokens, ``/metrics``, database check."""
