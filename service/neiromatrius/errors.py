@@ -3,6 +3,8 @@
 NeiromatriusError
 ├── ConfigError                 a setting is missing or malformed (start-up stops, naming it)
 ├── InputError                  a request is malformed; ``field`` names what is wrong (4xx)
+│   ├── MalformedBody           the body is not UTF-8 JSON (400)
+│   ├── UnsupportedMediaType    the body is declared as something other than JSON (415)
 │   ├── PayloadTooLarge         the body is over the limit (413)
 │   ├── HeadersTooLarge         the request's headers are over the limit (431)
 │   ├── Unauthorized            the intake key is missing or wrong (401)
@@ -10,7 +12,7 @@ NeiromatriusError
 ├── NotFound                    no such message (404)
 ├── RateLimited                 over a client's or a chat's rate limit (429 with Retry-After)
 ├── CacheUnavailable            Redis does not answer (in time); rate limits fall back to memory
-├── StoreError                  Supabase (PostgREST/Realtime) failed; retryable when it is down
+├── StoreError                  Supabase (PostgREST/Realtime) failed; retryable when it is down (503)
 │   └── StoreUnavailable        the database or the API in front of it does not answer (503)
 ├── LeaseLost                   the message is no longer ours to finish (another worker took it)
 ├── ResponderError              the model failed
@@ -19,9 +21,12 @@ NeiromatriusError
 ├── UnusableAnswer              the model answered, but not in a form that may be sent (refusal,
 │                               truncated, invalid JSON or schema): the message goes to a human
 ├── DeliveryError               a reply could not be delivered
-│   └── BlockedDestination      the URL points somewhere we never connect to (SSRF)
-└── TelegramError               the Bot API refused a call or did not answer; retryable on 429/5xx/network
-"""
+│   ├── BlockedDestination      the URL points somewhere we never connect to (SSRF)
+│   └── ResolutionFailed        the host name does not resolve (now); retryable, DNS changes
+├── TelegramError               the Bot API refused a call or did not answer; retryable on 429/5xx/network
+└── PollingConflict             getUpdates answered 409: a webhook is registered, Telegram serves one or the other
+
+The HTTP status of each family is in one table, ``web.errors.HTTP_STATUS``."""
 
 from __future__ import annotations
 
@@ -52,7 +57,6 @@ class ConfigError(NeiromatriusError):
 
 class InputError(NeiromatriusError):
     code = "invalid_request"
-    status = 422
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -61,32 +65,26 @@ class InputError(NeiromatriusError):
 
 class MalformedBody(InputError):
     code = "malformed_body"
-    status = 400
 
 
 class UnsupportedMediaType(InputError):
     code = "unsupported_media_type"
-    status = 415
 
 
 class PayloadTooLarge(InputError):
     code = "payload_too_large"
-    status = 413
 
 
 class HeadersTooLarge(InputError):
     code = "headers_too_large"
-    status = 431
 
 
 class Unauthorized(InputError):
     code = "unauthorized"
-    status = 401
 
 
 class IdempotencyConflict(InputError):
     code = "idempotency_key_reused"
-    status = 422
 
 
 class NotFound(NeiromatriusError):
@@ -95,7 +93,6 @@ class NotFound(NeiromatriusError):
 
 class RateLimited(NeiromatriusError):
     code = "rate_limited"
-    status = 429
 
     def __init__(self, scope: str, retry_after: int) -> None:
         super().__init__(f"Too many messages for this {scope}; retry in {retry_after} s.")
@@ -136,7 +133,10 @@ class ModelUnavailable(ResponderError):
 
 class UnusableAnswer(NeiromatriusError):
     code = "unusable_answer"
-    usage: Usage | None = None  # what the call cost, when the model did answer
+
+    def __init__(self, message: str, *, usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage  # what the call cost, when the model did answer
 
 
 class DeliveryError(NeiromatriusError):
@@ -145,6 +145,13 @@ class DeliveryError(NeiromatriusError):
 
 class BlockedDestination(DeliveryError):
     code = "blocked_destination"
+
+
+class ResolutionFailed(DeliveryError):
+    """The name does not resolve (now). Not a block: DNS changes, and delivery checks again."""
+
+    code = "resolution_failed"
+    retryable = True
 
 
 class TelegramError(NeiromatriusError):
@@ -158,3 +165,9 @@ class TelegramError(NeiromatriusError):
         super().__init__(message, retryable=retryable)
         self.status = status
         self.retry_after = retry_after
+
+
+class PollingConflict(NeiromatriusError):
+    """getUpdates answered 409: a webhook is registered, and Telegram serves one or the other."""
+
+    code = "polling_conflict"

@@ -10,6 +10,7 @@ import uvicorn
 
 from . import composition
 from .config import Settings
+from .errors import PollingConflict
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ async def serve_listener(settings: Settings, seams: composition.Seams | None = N
 async def serve_telegram_poll(settings: Settings) -> int:
     """Long-poll Telegram and store its updates until SIGTERM; 1 when a webhook is in the way."""
     from .adapters.supabase_store import SupabaseMessageStore
-    from .telegram import Poller, PollingConflict
+    from .telegram import Poller
 
     async with composition.open_resources(settings) as resources:
         bot = composition.telegram_api(settings, resources.http)

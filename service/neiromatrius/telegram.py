@@ -16,17 +16,13 @@ from .adapters.telegram import TelegramBotApi
 from .adapters.telegram_updates import incoming_from_update, update_id
 from .config import Settings
 from .core.ports import MessageStore
-from .errors import InputError, StoreError, TelegramError
+from .errors import InputError, PollingConflict, StoreError, TelegramError
 
 logger = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message"]
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
-
-
-class PollingConflict(Exception):
-    """getUpdates answered 409: a webhook is registered, and Telegram serves one or the other."""
 
 
 def check_webhook_url(url: str) -> None:

@@ -19,7 +19,6 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from neiromatrius.adapters.netguard import (
     GuardedTransport,
-    ResolutionFailed,
     Resolver,
     SystemResolver,
     WebhookUrlGuard,
@@ -27,6 +26,7 @@ from neiromatrius.adapters.netguard import (
 from neiromatrius.adapters.webhooks import USER_AGENT, WebhookDeliverer, webhook_secret
 from neiromatrius.config import Settings
 from neiromatrius.core.models import Classification, DeliveryJob, DeliveryOutcome
+from neiromatrius.errors import ResolutionFailed
 from tests.conftest import MakeReceiver
 from tests.support.http_receiver import Reply
 

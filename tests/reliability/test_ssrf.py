@@ -19,13 +19,12 @@ import pytest
 from neiromatrius.adapters.netguard import (
     GUARD_EXTENSION,
     GuardedTransport,
-    ResolutionFailed,
     SystemResolver,
     WebhookUrlGuard,
 )
 from neiromatrius.adapters.webhooks import WebhookDeliverer
 from neiromatrius.core.models import DeliveryJob, DeliveryOutcome
-from neiromatrius.errors import BlockedDestination, InputError
+from neiromatrius.errors import BlockedDestination, InputError, ResolutionFailed
 from tests.conftest import Stack
 from tests.reliability.abuse_support import Canary, api_process, local_addresses, table_counts
 from tests.support.http_receiver import Receiver, Reply

@@ -10,12 +10,11 @@ import pytest
 from neiromatrius.adapters.netguard import (
     GUARD_EXTENSION,
     GuardedTransport,
-    ResolutionFailed,
     SystemResolver,
     WebhookUrlGuard,
     is_public_address,
 )
-from neiromatrius.errors import BlockedDestination, InputError
+from neiromatrius.errors import BlockedDestination, InputError, ResolutionFailed
 
 FIELD = "X-Webhook-URL"
 

@@ -152,8 +152,7 @@ async def test_a_model_failure_is_kept_with_its_reason_and_nothing_is_sent(
 
 
 async def test_an_unusable_answer_logs_what_the_call_cost(caplog: pytest.LogCaptureFixture) -> None:
-    error = UnusableAnswer("truncated")
-    error.usage = USAGE
+    error = UnusableAnswer("truncated", usage=USAGE)
     store = FakeStore()
     with caplog.at_level(logging.INFO, logger="neiromatrius.core.triage"):
         await service(store, FakeResponder(error)).process(MESSAGE, "w1")

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import httpx
 
-from ..errors import BlockedDestination, DeliveryError, InputError
+from ..errors import BlockedDestination, InputError, ResolutionFailed
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -93,13 +93,6 @@ def _parse_ip(text: str) -> IPAddress | None:
         return ipaddress.ip_address(text)
     except ValueError:
         return None
-
-
-class ResolutionFailed(DeliveryError):
-    """The name does not resolve (now). Not a block: DNS changes, and delivery checks again."""
-
-    code = "resolution_failed"
-    retryable = True
 
 
 class Resolver(Protocol):

@@ -161,8 +161,8 @@ class OpenAIResponder:
             classification, reply = parse_answer(_content(response), self._categories)
         except UnusableAnswer as exc:
             self._log(message, f"unusable {exc.message}", usage.latency_ms, usage)
-            exc.usage = usage  # the tokens were spent even though the answer is unusable
-            raise
+            # The tokens were spent even though the answer is unusable.
+            raise UnusableAnswer(exc.message, usage=usage) from None
         self._log(message, "ok", usage.latency_ms, usage)
         return Triage(classification=classification, reply=reply, usage=usage)
 

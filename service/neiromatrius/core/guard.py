@@ -44,9 +44,7 @@ class ReplyGuard:
         """Raise ``UnusableAnswer`` (with the call's usage) if ``triage`` may not be stored and sent."""
         reason = self._refusal(triage)
         if reason is not None:
-            error = UnusableAnswer(reason)
-            error.usage = triage.usage  # the tokens were spent all the same
-            raise error
+            raise UnusableAnswer(reason, usage=triage.usage)  # the tokens were spent all the same
 
     def _refusal(self, triage: Triage) -> str | None:
         if triage.classification.category not in self._categories:

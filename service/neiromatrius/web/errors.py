@@ -16,12 +16,45 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ExceptionHandler
 
-from ..errors import InputError, NeiromatriusError, NotFound, RateLimited, StoreError, Unauthorized
+from ..errors import (
+    HeadersTooLarge,
+    IdempotencyConflict,
+    InputError,
+    MalformedBody,
+    NeiromatriusError,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    StoreError,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+# The status of each error family the API answers with; a subclass takes its nearest ancestor's row.
+HTTP_STATUS: Mapping[type[NeiromatriusError], int] = {
+    InputError: 422,
+    MalformedBody: 400,
+    Unauthorized: 401,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    IdempotencyConflict: 422,
+    HeadersTooLarge: 431,
+    NotFound: 404,
+    RateLimited: 429,
+    StoreError: 503,
+}
+
+
+def http_status(exc: NeiromatriusError) -> int:
+    """The status ``exc`` answers with (500 for an error no row covers)."""
+    for cls in type(exc).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 500
 
 
 def error_response(
@@ -43,7 +76,7 @@ def error_response(
 
 def input_error_response(exc: InputError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
-    return error_response(exc.status, exc.code, exc.message, field=exc.field, headers=headers)
+    return error_response(http_status(exc), exc.code, exc.message, field=exc.field, headers=headers)
 
 
 async def _input_error(request: Request, exc: Exception) -> Response:
@@ -53,13 +86,13 @@ async def _input_error(request: Request, exc: Exception) -> Response:
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NotFound)
-    return error_response(404, exc.code, exc.message)
+    return error_response(http_status(exc), exc.code, exc.message)
 
 
 async def _rate_limited(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RateLimited)
     headers = {"Retry-After": str(exc.retry_after)}
-    return error_response(exc.status, exc.code, exc.message, scope=exc.scope, headers=headers)
+    return error_response(http_status(exc), exc.code, exc.message, scope=exc.scope, headers=headers)
 
 
 async def _store_error(request: Request, exc: Exception) -> Response:
@@ -67,7 +100,7 @@ async def _store_error(request: Request, exc: Exception) -> Response:
     # The store's message may name hosts or SQL: it goes to the log, never to the caller.
     logger.warning("Database error on %s %s: %s", request.method, request.url.path, exc)
     message = "The database is unavailable; retry later."
-    return error_response(503, exc.code, message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return error_response(http_status(exc), exc.code, message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
