@@ -17,24 +17,24 @@ from httpx_aiohttp import AiohttpTransport
 from starlette.applications import Starlette
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
-from .adapters.cache import FallbackRateLimiter, MemoryRateLimiter, RedisRateLimiter
 from .adapters.netguard import GuardedTransport, SystemResolver, WebhookUrlGuard
 from .adapters.offline_responder import OfflineResponder
 from .adapters.openai_responder import OpenAIResponder
+from .adapters.rate_limiters import FallbackRateLimiter, MemoryRateLimiter, RedisRateLimiter
 from .adapters.supabase_realtime import InboxFeed, RealtimeReplyWaiter
 from .adapters.supabase_store import SupabaseMessageStore
-from .adapters.telegram import TelegramBotApi, TelegramDeliverer
 from .adapters.webhooks import WebhookDeliverer, webhook_secret
 from .api import ApiServices, create_app
 from .config import Settings
 from .core.delivery import DeliveryService, PlatformDeliverer
 from .core.guard import ReplyGuard
-from .core.ports import Deliverer, MessageStore, Responder
+from .core.ports import Deliverer, Feed, MessageStore, Responder
 from .core.prompt import system_prompt
 from .core.triage import TriagePolicy, TriageService
 from .listener.status import StatusServer, status_app
-from .listener.worker import Feed, Listener, ListenerPolicy
+from .listener.worker import Listener, ListenerPolicy
 from .metrics import MeteredDeliverer, MeteredMessageStore, MeteredResponder, Metrics
+from .telegram.bot_api import TelegramBotApi, TelegramDeliverer
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ from .config import Settings
 from .errors import PollingConflict
 from .metrics import Metrics
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 async def serve_api(settings: Settings) -> None:
@@ -45,20 +45,20 @@ async def serve_listener(settings: Settings, seams: composition.Seams | None = N
             loop.add_signal_handler(sig, listener.stop)
         serving = asyncio.create_task(status.serve()) if status is not None else None
         if status is not None:
-            log.info("listener: /metrics and /health on %s:%d", settings.listener_metrics_host, status.port)
+            logger.info("listener: /metrics and /health on %s:%d", settings.listener_metrics_host, status.port)
         try:
             await listener.run()
         finally:
             if status is not None and serving is not None:
                 status.stop()
                 await serving
-        log.info("listener %s: stopped", listener.worker)
+        logger.info("listener %s: stopped", listener.worker)
 
 
 async def serve_telegram_poll(settings: Settings) -> int:
     """Long-poll Telegram and store its updates until SIGTERM; 1 when a webhook is in the way."""
     from .adapters.supabase_store import SupabaseMessageStore
-    from .telegram import Poller
+    from .telegram.commands import Poller
 
     async with composition.open_resources(settings) as resources:
         bot = composition.telegram_api(settings, resources.http)
@@ -68,11 +68,13 @@ async def serve_telegram_poll(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, poller.stop)
-        log.info("Telegram: polling for updates (the listener answers them)")
+        logger.info("Telegram: polling for updates (the listener answers them)")
         try:
             await poller.run()
         except PollingConflict:
-            log.error("Telegram: a webhook is registered; run `neiromatrius telegram delete-webhook` to poll instead")
+            logger.error(
+                "Telegram: a webhook is registered; run `neiromatrius telegram delete-webhook` to poll instead"
+            )
             return 1
-        log.info("Telegram: polling stopped; %d new messages stored", poller.stored)
+        logger.info("Telegram: polling stopped; %d new messages stored", poller.stored)
         return 0

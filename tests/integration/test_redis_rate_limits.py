@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from redis.asyncio import Redis
 
-from neiromatrius.adapters.cache import KEY_PREFIX, FallbackRateLimiter, MemoryRateLimiter, RedisRateLimiter
+from neiromatrius.adapters.rate_limiters import KEY_PREFIX, FallbackRateLimiter, MemoryRateLimiter, RedisRateLimiter
 from neiromatrius.core.ratelimit import Bucket, Decision, IntakeLimits, Limit
 from tests.support.redis_server import RedisServer
 

@@ -19,13 +19,13 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from neiromatrius.adapters.netguard import (
     GuardedTransport,
-    Resolver,
     SystemResolver,
     WebhookUrlGuard,
 )
 from neiromatrius.adapters.webhooks import USER_AGENT, WebhookDeliverer, webhook_secret
 from neiromatrius.config import Settings
 from neiromatrius.core.models import Classification, DeliveryJob, DeliveryOutcome
+from neiromatrius.core.ports import Resolver
 from neiromatrius.errors import ResolutionFailed
 from tests.conftest import MakeReceiver
 from tests.support.http_receiver import Reply

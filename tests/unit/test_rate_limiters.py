@@ -12,7 +12,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from neiromatrius.adapters.cache import FallbackRateLimiter, MemoryRateLimiter, RedisRateLimiter
+from neiromatrius.adapters.rate_limiters import FallbackRateLimiter, MemoryRateLimiter, RedisRateLimiter
 from neiromatrius.core.ratelimit import Bucket, Decision, IntakeLimits, Limit
 
 BOUND = 5.0  # seconds a test waits for something that should happen at once
@@ -128,7 +128,7 @@ def fallback(client: FakeRedisClient, within: float = 0.05) -> FallbackRateLimit
 
 
 def switch_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "neiromatrius.adapters.cache"]
+    return [r.getMessage() for r in caplog.records if r.name == "neiromatrius.adapters.rate_limiters"]
 
 
 async def test_the_redis_limiter_sends_prefixed_keys_sizes_and_ttls_and_reads_the_refusal() -> None:

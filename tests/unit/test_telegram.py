@@ -10,11 +10,11 @@ import httpx
 import pytest
 import respx
 
-from neiromatrius.adapters.telegram import MAX_MESSAGE_UNITS, TelegramBotApi, TelegramDeliverer, split_text
-from neiromatrius.adapters.telegram_updates import incoming_from_update
 from neiromatrius.core.delivery import PlatformDeliverer
 from neiromatrius.core.models import DeliveryAttempt, DeliveryJob, DeliveryOutcome
 from neiromatrius.errors import InputError
+from neiromatrius.telegram.bot_api import MAX_MESSAGE_UNITS, TelegramBotApi, TelegramDeliverer, split_text
+from neiromatrius.telegram.updates import incoming_from_update
 
 TOKEN = "123456:" + "A" * 35
 API = "https://telegram.test"

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from typing import Protocol
 
 import httpx
 
+from ..core.ports import Resolver
 from ..errors import BlockedDestination, InputError, ResolutionFailed
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -93,12 +93,6 @@ def _parse_ip(text: str) -> IPAddress | None:
         return ipaddress.ip_address(text)
     except ValueError:
         return None
-
-
-class Resolver(Protocol):
-    async def resolve(self, host: str, port: int) -> list[str]:
-        """The addresses ``host`` resolves to (A and AAAA); raise ``ResolutionFailed`` if none."""
-        ...
 
 
 class SystemResolver:

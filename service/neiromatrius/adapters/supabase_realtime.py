@@ -19,7 +19,7 @@ from realtime import AsyncRealtimeChannel, RealtimeSubscribeStates
 from realtime.types import PostgresChangesPayload, RealtimePostgresChangesListenEvent
 from supabase import AsyncClient
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 SUBSCRIBED_TO_POSTGRES = "Subscribed to PostgreSQL"
 RECONNECT_EVERY = 5.0  # how often a subscription whose socket is down tries to connect again
@@ -53,13 +53,13 @@ class _Subscription:
         try:
             await self._channel.subscribe(self._state)
         except Exception as exc:  # realtime-py gives up connecting after its retries: carry on without it
-            log.warning("realtime: %s could not connect (%r); relying on the sweep", self._topic, exc)
+            logger.warning("realtime: %s could not connect (%r); relying on the sweep", self._topic, exc)
             return False
         self._joined = True
         try:
             await asyncio.wait_for(self._ready.wait(), within)
         except TimeoutError:
-            log.warning("realtime: %s not confirmed within %.0fs; relying on the sweep", self._topic, within)
+            logger.warning("realtime: %s not confirmed within %.0fs; relying on the sweep", self._topic, within)
             return False
         return True
 
@@ -87,19 +87,19 @@ class _Subscription:
                     await self._channel.subscribe(self._state)  # the first join never got through
                     self._joined = True
             except Exception as exc:
-                log.warning("realtime: %s still cannot connect (%r); the sweep keeps work moving", self._topic, exc)
+                logger.warning("realtime: %s still cannot connect (%r); the sweep keeps work moving", self._topic, exc)
             else:
-                log.info("realtime: %s connected again", self._topic)
+                logger.info("realtime: %s connected again", self._topic)
 
     def _system(self, payload: Any) -> None:
         if getattr(payload, "message", None) == SUBSCRIBED_TO_POSTGRES:
-            log.info("realtime: %s subscribed to PostgreSQL changes", self._topic)
+            logger.info("realtime: %s subscribed to PostgreSQL changes", self._topic)
             self._ready.set()
             self._on_ready()
 
     def _state(self, state: RealtimeSubscribeStates, error: Exception | None) -> None:
         if state != RealtimeSubscribeStates.SUBSCRIBED:
-            log.warning("realtime: %s is %s (%s); the sweep keeps work moving", self._topic, state.value, error)
+            logger.warning("realtime: %s is %s (%s); the sweep keeps work moving", self._topic, state.value, error)
         self._on_ready()  # every (re)join or drop: look at the table now rather than wait for the timer
 
 

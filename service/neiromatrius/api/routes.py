@@ -13,13 +13,13 @@ from ..config import Settings
 from ..core.models import IncomingMessage, MessageState
 from ..core.ratelimit import IntakeLimits
 from ..errors import IdempotencyConflict, RateLimited
+from ..telegram.webhook import TelegramWebhook
 from ..web.auth import intake_key, require_intake_key
 from ..web.errors import RETRY_AFTER_SECONDS
 from ..web.health import database_answers
 from .openapi import openapi_document
 from .schemas import IDEMPOTENCY_KEY, accepted_body, parse_intake, parse_message_id, prefers_async, view_body
 from .services import ApiServices
-from .telegram import TelegramWebhook
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,9 @@ def build_routes(settings: Settings, services: ApiServices) -> list[Route]:
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     if settings.telegram_enabled:
-        routes.append(Route("/api/telegram/webhook", TelegramWebhook(settings, services).receive, methods=["POST"]))
+        routes.append(
+            Route("/api/telegram/webhook", TelegramWebhook(settings, services.store).receive, methods=["POST"])
+        )
     return routes
 
 

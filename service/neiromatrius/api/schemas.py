@@ -15,7 +15,8 @@ from starlette.datastructures import Headers
 
 from ..config import Settings
 from ..core.models import IncomingMessage, MessageState, MessageView
-from ..errors import InputError, MalformedBody, NotFound, UnsupportedMediaType
+from ..errors import InputError, NotFound, UnsupportedMediaType
+from ..web.json_body import json_object
 
 WEBHOOK_URL = "X-Webhook-URL"
 PLATFORM = "X-Platform"
@@ -130,33 +131,6 @@ def _check_media_type(value: str | None) -> None:
     charsets = [param.partition("=")[2].strip('"') for param in params if param.startswith("charset=")]
     if not json_type or any(charset not in ("utf-8", "utf8") for charset in charsets):
         raise UnsupportedMediaType("Content-Type", "the body must be JSON (application/json, UTF-8)")
-
-
-def _not_json(name: str) -> Any:
-    # Python reads NaN and Infinity; JSON (RFC 8259) and every other parser of this body do not.
-    raise ValueError(f"{name} is not JSON")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Parsers disagree on a repeated key (first or last wins), so a proxy and this API could read different
-    # requests from one body; RFC 7493 (I-JSON) forbids repeats, and so do we.
-    data: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in data:
-            raise MalformedBody("body", f"the body must not repeat a key ({json.dumps(key)[:64]} appears twice)")
-        data[key] = value
-    return data
-
-
-def json_object(body: bytes) -> dict[str, Any]:
-    try:
-        # Decoding first: json.loads(bytes) would also accept UTF-16 and UTF-32.
-        data = json.loads(body.decode("utf-8"), parse_constant=_not_json, object_pairs_hook=_unique_keys)
-    except (ValueError, RecursionError):
-        raise MalformedBody("body", "the body must be valid JSON encoded as UTF-8") from None
-    if not isinstance(data, dict):
-        raise InputError("body", "the body must be a JSON object")
-    return data
 
 
 def _identifier(value: Any, field: str) -> str:

@@ -6,8 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..core.models import QueueStats
-from ..core.ports import MessageStore, ReplyWaiter, UrlGuard
-from ..core.ratelimit import RateLimiter
+from ..core.ports import MessageStore, RateLimiter, ReplyWaiter, UrlGuard
 from ..metrics import Metrics
 
 

@@ -1,7 +1,10 @@
-"""The ports: what the use cases need from the outside world, as Protocols. Adapters implement them."""
+"""The ports: what the use cases need from the outside world, as Protocols. Adapters implement them.
+
+Every Protocol of the service is here; tests keep one ``Fake<Role>`` for each in ``tests/support/fakes.py``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -16,6 +19,7 @@ from .models import (
     MessageView,
     Triage,
 )
+from .ratelimit import Decision, Limit
 
 
 class MessageStore(Protocol):
@@ -95,3 +99,27 @@ class ReplyWaiter(Protocol):
     async def wait(self, message_id: str, within: float) -> bool:
         """True when the message is (or becomes within ``within`` seconds) answered, handed off or failed."""
         ...
+
+
+class RateLimiter(Protocol):
+    """Token buckets kept somewhere (memory, Redis)."""
+
+    async def acquire(self, limits: Sequence[Limit]) -> Decision:
+        """Take one token from every bucket in ``limits`` atomically, or from none and say who refused."""
+        ...
+
+
+class Resolver(Protocol):
+    """Name resolution for the SSRF guard."""
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        """The addresses ``host`` resolves to (A and AAAA); raise ``ResolutionFailed`` if none."""
+        ...
+
+
+class Feed(Protocol):
+    """The change feed's hints: new inbound messages, and (re)subscriptions, for the listener."""
+
+    async def start(self, within: float = 10.0) -> bool: ...
+
+    async def stop(self) -> None: ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 Scope = Literal["client", "chat"]
 SECONDS_PER_MINUTE = 60.0
@@ -117,11 +117,3 @@ class IntakeLimits:
         if self.chat is not None:
             limits.append(Limit("chat", "chat:" + json.dumps([client_id, platform, chat_id]), self.chat))
         return limits
-
-
-class RateLimiter(Protocol):
-    """Token buckets kept somewhere (memory, Redis)."""
-
-    async def acquire(self, limits: Sequence[Limit]) -> Decision:
-        """Take one token from every bucket in ``limits`` atomically, or from none and say who refused."""
-        ...

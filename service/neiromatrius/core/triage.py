@@ -14,7 +14,7 @@ from .guard import ReplyGuard
 from .models import ClaimedMessage, MessageState, Triage, Usage
 from .ports import MessageStore, Responder
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -46,9 +46,9 @@ class TriageService:
         try:
             state, detail = await self._process(message, worker)
         except LeaseLost:
-            log.warning("message %s: lease lost to another worker; leaving it", message.id)
+            logger.warning("message %s: lease lost to another worker; leaving it", message.id)
             return None
-        log.info(
+        logger.info(
             "message %s: %s attempt=%d %s ms=%d",
             message.id, state.value, message.attempts, detail, (time.monotonic() - started) * 1000,
         )  # fmt: skip
@@ -88,7 +88,7 @@ class TriageService:
                 try:
                     still_ours = await self._store.extend_lease(message.id, worker, self._policy.lease_seconds)
                 except StoreError as exc:
-                    log.warning("message %s: could not extend the lease: %s", message.id, exc.message)
+                    logger.warning("message %s: could not extend the lease: %s", message.id, exc.message)
                     continue
                 if not still_ours:
                     raise LeaseLost(f"message {message.id} was taken over")
@@ -103,7 +103,7 @@ class TriageService:
             except StoreError as exc:
                 if not exc.retryable or attempt == self._policy.store_retries:
                     raise
-                log.warning("store unavailable (%s); retrying in %.2fs", exc.message, delay)
+                logger.warning("store unavailable (%s); retrying in %.2fs", exc.message, delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, 4.0)
         raise AssertionError("unreachable")

@@ -14,21 +14,14 @@ import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Protocol
 
 from ..core.delivery import DeliveryService
 from ..core.models import ClaimedMessage
-from ..core.ports import MessageStore
+from ..core.ports import Feed, MessageStore
 from ..core.triage import TriageService
 from ..errors import StoreError
 
-log = logging.getLogger(__name__)
-
-
-class Feed(Protocol):
-    async def start(self, within: float = 10.0) -> bool: ...
-
-    async def stop(self) -> None: ...
+logger = logging.getLogger(__name__)
 
 
 FeedFactory = Callable[[Callable[[str], None], Callable[[], None]], Feed]
@@ -104,7 +97,7 @@ class Listener:
     async def run(self) -> None:
         feed = self._feed_factory(lambda _id: self._work.poke(), self._sweep)
         subscribed = await feed.start()
-        log.info(
+        logger.info(
             "listener %s: %d consumers, realtime %s, sweep every %.1fs",
             self.worker, self._policy.concurrency, "subscribed" if subscribed else "not confirmed",
             self._policy.sweep_interval,
@@ -138,7 +131,7 @@ class Listener:
                         self.worker, 1, self._policy.lease_seconds, self._policy.max_attempts
                     )
                 except StoreError as exc:
-                    log.warning("listener: claim failed (%s); backing off %.1fs", exc.message, backoff.delay)
+                    logger.warning("listener: claim failed (%s); backing off %.1fs", exc.message, backoff.delay)
                     await backoff.wait()
                     self._work.poke()  # try again, even if no new hint comes
                     break
@@ -152,9 +145,9 @@ class Listener:
         try:
             await self._triage.process(message, self.worker)
         except StoreError as exc:
-            log.warning("message %s: store failed (%s); its lease will expire and it is retried", message.id, exc)
+            logger.warning("message %s: store failed (%s); its lease will expire and it is retried", message.id, exc)
         except Exception:
-            log.exception("message %s: unexpected error; its lease will expire and it is retried", message.id)
+            logger.exception("message %s: unexpected error; its lease will expire and it is retried", message.id)
         # Not reached when cancelled at shutdown: the message stays in flight and its lease is released.
         self._inflight.pop(message.id, None)
         self._deliveries.poke()
@@ -166,14 +159,14 @@ class Listener:
                 await self._delivery.start_rounds(self.worker)
                 backoff.reset()
             except StoreError as exc:
-                log.warning("listener: delivery bookkeeping failed (%s); backing off", exc.message)
+                logger.warning("listener: delivery bookkeeping failed (%s); backing off", exc.message)
                 await backoff.wait()
             except Exception:
-                log.exception("listener: delivery loop error")
+                logger.exception("listener: delivery loop error")
                 await backoff.wait()
 
     async def _shutdown(self, consumers: list[asyncio.Task[None]], helpers: list[asyncio.Task[None]]) -> None:
-        log.info("listener %s: stopping; %d message(s) in flight", self.worker, len(self._inflight))
+        logger.info("listener %s: stopping; %d message(s) in flight", self.worker, len(self._inflight))
         self._work.close(len(consumers))
         self._deliveries.close(len(helpers))
         for task in helpers:
@@ -188,7 +181,7 @@ class Listener:
         for message_id in list(self._inflight):
             with suppress(StoreError):
                 await self._store.release(message_id, self.worker)
-                log.info("message %s: lease released for another worker", message_id)
+                logger.info("message %s: lease released for another worker", message_id)
         self._inflight.clear()
 
 

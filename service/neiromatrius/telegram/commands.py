@@ -12,11 +12,11 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from .adapters.telegram import TelegramBotApi
-from .adapters.telegram_updates import incoming_from_update, update_id
-from .config import Settings
-from .core.ports import MessageStore
-from .errors import InputError, PollingConflict, StoreError, TelegramError
+from ..config import Settings
+from ..core.ports import MessageStore
+from ..errors import InputError, PollingConflict, StoreError, TelegramError
+from .bot_api import TelegramBotApi
+from .updates import incoming_from_update, update_id
 
 logger = logging.getLogger(__name__)
 

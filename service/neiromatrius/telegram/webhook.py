@@ -13,11 +13,11 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..adapters.telegram_updates import incoming_from_update, update_id
 from ..config import Settings
+from ..core.ports import MessageStore
 from ..errors import Unauthorized
-from .schemas import json_object
-from .services import ApiServices
+from ..web.json_body import json_object
+from .updates import incoming_from_update, update_id
 
 logger = logging.getLogger(__name__)
 
@@ -25,10 +25,10 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 class TelegramWebhook:
-    def __init__(self, settings: Settings, services: ApiServices) -> None:
+    def __init__(self, settings: Settings, store: MessageStore) -> None:
         self.secret = settings.telegram_secret().encode()
         self.max_chars = settings.max_content_chars
-        self.services = services
+        self.store = store
 
     async def receive(self, request: Request) -> Response:
         body = await request.body()  # the size limit applies before anything else
@@ -40,7 +40,7 @@ class TelegramWebhook:
         if incoming is None:
             logger.info("telegram: update %d has nothing to answer; acknowledged", update_id(update))
             return JSONResponse({"ok": True})
-        intake = await self.services.store.intake(incoming)
+        intake = await self.store.intake(incoming)
         request.state.message_id = intake.id
         if intake.created and incoming.handoff_reason is not None:
             logger.info("telegram: message=%s stored for a human: %s", intake.id, incoming.handoff_reason)

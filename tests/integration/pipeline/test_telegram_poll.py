@@ -15,10 +15,10 @@ import pytest
 import respx
 
 from neiromatrius.adapters.supabase_store import SupabaseMessageStore
-from neiromatrius.adapters.telegram import TelegramBotApi
 from neiromatrius.config import Settings
 from neiromatrius.errors import InputError, PollingConflict
-from neiromatrius.telegram import Poller, set_webhook
+from neiromatrius.telegram.bot_api import TelegramBotApi
+from neiromatrius.telegram.commands import Poller, set_webhook
 
 TOKEN = "777:" + "P" * 35
 BOT_API = "https://telegram.test"

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from neiromatrius.adapters.cache import MemoryRateLimiter
+from neiromatrius.adapters.rate_limiters import MemoryRateLimiter
 from neiromatrius.core.models import (
     ClaimedMessage,
     Classification,
