@@ -28,12 +28,12 @@ from .api import ApiServices, create_app
 from .config import Settings
 from .core.delivery import DeliveryService, PlatformDeliverer
 from .core.guard import ReplyGuard
-from .core.ports import Deliverer, Feed, MessageStore, Responder
+from .core.ports import Deliverer, Feed, Responder, WorkQueue
 from .core.prompt import system_prompt
 from .core.triage import TriagePolicy, TriageService
 from .listener.status import StatusServer, status_app
 from .listener.worker import Listener, ListenerPolicy
-from .metrics import MeteredDeliverer, MeteredMessageStore, MeteredResponder, Metrics
+from .metrics import MeteredDeliverer, MeteredIntake, MeteredResponder, MeteredWorkQueue, Metrics
 from .telegram.bot_api import TelegramBotApi, TelegramDeliverer
 
 T = TypeVar("T")
@@ -45,12 +45,12 @@ def _unchanged(adapter: T) -> T:
 
 @dataclass(frozen=True)
 class Seams:
-    """Wrappers around the listener's store, model and deliverer, outermost (around the metering).
+    """Wrappers around the listener's work queue, model and deliverer, outermost (around the metering).
 
     The product leaves them as they are; the reliability tests wrap them to stop the process at one
     step of a message's way (after the claim, the model call, the reply write, a delivery)."""
 
-    store: Callable[[MessageStore], MessageStore] = _unchanged
+    store: Callable[[WorkQueue], WorkQueue] = _unchanged
     responder: Callable[[Responder], Responder] = _unchanged
     deliverer: Callable[[Deliverer], Deliverer] = _unchanged
 
@@ -142,7 +142,7 @@ def api_app(resources: Resources) -> Starlette:
     settings = resources.settings
     waiter = RealtimeReplyWaiter(resources.supabase)
     metrics = Metrics()
-    store = MeteredMessageStore(resources.supabase, metrics)
+    store = SupabaseMessageStore(resources.supabase)
     limiter = rate_limiter(settings)
 
     async def start_waiter() -> None:
@@ -155,7 +155,7 @@ def api_app(resources: Resources) -> Starlette:
             await limiter.aclose()
 
     services = ApiServices(
-        store=store,
+        store=MeteredIntake(store, metrics),
         waiter=waiter,
         # A short lookup: intake must not hang on slow DNS (a name that does not resolve is accepted).
         url_guard=WebhookUrlGuard(allow_private=settings.allow_private_webhooks, resolver=SystemResolver(timeout=2.0)),
@@ -179,15 +179,16 @@ def listener(
     settings = resources.settings
     model = responder_override or responder(settings, resources.http)
     sender = deliverer(settings, resources.http)
-    store: MessageStore = SupabaseMessageStore(resources.supabase)
+    store = SupabaseMessageStore(resources.supabase)
+    queue: WorkQueue = store
     if metrics is not None:
-        store = MeteredMessageStore(resources.supabase, metrics)
+        queue = MeteredWorkQueue(store, metrics)
         model = MeteredResponder(model, metrics)
         sender = MeteredDeliverer(sender, metrics)
     if seams is not None:
-        store, model, sender = seams.store(store), seams.responder(model), seams.deliverer(sender)
+        queue, model, sender = seams.store(queue), seams.responder(model), seams.deliverer(sender)
     triage = TriageService(
-        store,
+        queue,
         model,
         TriagePolicy(context_messages=settings.context_max_messages, lease_seconds=settings.lease_seconds),
         reply_guard(settings),
@@ -212,7 +213,7 @@ def listener(
     def feed(on_message: Callable[[str], None], on_ready: Callable[[], None]) -> Feed:
         return InboxFeed(resources.supabase, on_message, on_ready, reconnect_every=settings.sweep_interval_seconds)
 
-    return Listener(store, triage, delivery, feed, policy)
+    return Listener(queue, triage, delivery, feed, policy)
 
 
 def listener_status(resources: Resources, listener: Listener, metrics: Metrics) -> StatusServer | None:
@@ -220,6 +221,5 @@ def listener_status(resources: Resources, listener: Listener, metrics: Metrics) 
     settings = resources.settings
     if settings.listener_metrics_port == 0:
         return None
-    store = MeteredMessageStore(resources.supabase, metrics)
-    app = status_app(settings, metrics, store, lambda: listener.running)
+    app = status_app(settings, metrics, SupabaseMessageStore(resources.supabase), lambda: listener.running)
     return StatusServer(app, settings.listener_metrics_host, settings.listener_metrics_port)

@@ -14,9 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from supabase import AsyncClient
 
-from .adapters.supabase_store import SupabaseMessageStore
 from .core.models import (
     ClaimedMessage,
     ContextMessage,
@@ -26,10 +24,11 @@ from .core.models import (
     IncomingMessage,
     Intake,
     MessageState,
+    MessageView,
     QueueStats,
     Triage,
 )
-from .core.ports import Deliverer, Responder
+from .core.ports import Deliverer, MessageIntake, Responder, WorkQueue
 from .errors import NeiromatriusError, UnusableAnswer
 
 logger = logging.getLogger(__name__)
@@ -108,27 +107,53 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class MeteredMessageStore(SupabaseMessageStore):
-    """The store, counting what arrives at intake and how messages finish."""
+class MeteredIntake:
+    """The intake, counting what arrives: created, or a duplicate of a message already stored."""
 
-    def __init__(self, client: AsyncClient, metrics: Metrics) -> None:
-        super().__init__(client)
+    def __init__(self, intake: MessageIntake, metrics: Metrics) -> None:
+        self._intake = intake
         self._metrics = metrics
 
+    async def ping(self) -> None:
+        await self._intake.ping()
+
     async def intake(self, message: IncomingMessage) -> Intake:
-        intake = await super().intake(message)
+        intake = await self._intake.intake(message)
         outcome = "created" if intake.created else "duplicate"
         self._metrics.messages_received.labels(message.platform, outcome).inc()
         return intake
 
+    async def get(self, message_id: str) -> MessageView:
+        return await self._intake.get(message_id)
+
+
+class MeteredWorkQueue:
+    """The work queue, counting how messages finish, by state and category."""
+
+    def __init__(self, queue: WorkQueue, metrics: Metrics) -> None:
+        self._queue = queue
+        self._metrics = metrics
+
+    async def claim(self, worker: str, limit: int, lease_seconds: float, max_attempts: int) -> list[ClaimedMessage]:
+        return await self._queue.claim(worker, limit, lease_seconds, max_attempts)
+
+    async def extend_lease(self, message_id: str, worker: str, lease_seconds: float) -> bool:
+        return await self._queue.extend_lease(message_id, worker, lease_seconds)
+
+    async def context(self, message: ClaimedMessage, limit: int) -> list[ContextMessage]:
+        return await self._queue.context(message, limit)
+
     async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> str:
-        reply_id = await super().complete(message_id, worker, triage, state)
+        reply_id = await self._queue.complete(message_id, worker, triage, state)
         self._metrics.messages_finished.labels(state.value, triage.classification.category).inc()
         return reply_id
 
     async def finish_without_reply(self, message_id: str, worker: str, state: MessageState, error: str) -> None:
-        await super().finish_without_reply(message_id, worker, state, error)
+        await self._queue.finish_without_reply(message_id, worker, state, error)
         self._metrics.messages_finished.labels(state.value, NO_CATEGORY).inc()
+
+    async def release(self, message_id: str, worker: str) -> None:
+        await self._queue.release(message_id, worker)
 
 
 class MeteredResponder:

@@ -28,7 +28,7 @@ from neiromatrius.core.models import (
     MessageState,
     Triage,
 )
-from neiromatrius.core.ports import Deliverer, MessageStore, Responder
+from neiromatrius.core.ports import Deliverer, Responder, WorkQueue
 from neiromatrius.serve import serve_listener
 
 STAGES = ("after_claim", "after_model", "after_reply", "during_delivery")
@@ -42,7 +42,7 @@ def die(stage: str) -> None:
 class KillingStore:
     """The store, dying right after a claim that leased a message, or right after a reply write."""
 
-    def __init__(self, store: MessageStore, stage: str) -> None:
+    def __init__(self, store: WorkQueue, stage: str) -> None:
         self._store = store
         self._stage = stage
 

@@ -13,7 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from ..config import Settings
-from ..core.ports import MessageStore
+from ..core.ports import MessageIntake
 from ..errors import StoreError, StoreUnavailable
 from ..web.errors import EXCEPTION_HANDLERS
 from ..web.metrics import RequestMetrics, metrics_endpoint
@@ -87,7 +87,7 @@ def _lifespan(services: ApiServices) -> Callable[[Starlette], AbstractAsyncConte
     return lifespan
 
 
-async def wait_for_database(store: MessageStore, within: float) -> None:
+async def wait_for_database(store: MessageIntake, within: float) -> None:
     """Ping until the database answers, backing off; raise ``StoreUnavailable`` after ``within`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..core.models import QueueStats
-from ..core.ports import MessageStore, RateLimiter, ReplyWaiter, UrlGuard
+from ..core.ports import MessageIntake, RateLimiter, ReplyWaiter, UrlGuard
 from ..metrics import Metrics
 
 
@@ -14,7 +14,7 @@ from ..metrics import Metrics
 class ApiServices:
     """What the API needs from the outside world, built by the composition root."""
 
-    store: MessageStore
+    store: MessageIntake
     waiter: ReplyWaiter
     url_guard: UrlGuard
     limiter: RateLimiter  # token buckets on intake, shared through Redis when it answers

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from ..errors import NeiromatriusError
 from .models import DeliveryAttempt, DeliveryJob, DeliveryOutcome
-from .ports import Deliverer, MessageStore
+from .ports import Deliverer, DeliveryLog
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class DeliveryService:
 
     def __init__(
         self,
-        store: MessageStore,
+        store: DeliveryLog,
         deliverer: Deliverer,
         *,
         schedule: Sequence[float],

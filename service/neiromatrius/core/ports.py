@@ -17,13 +17,14 @@ from .models import (
     Intake,
     MessageState,
     MessageView,
+    QueueStats,
     Triage,
 )
 from .ratelimit import Decision, Limit
 
 
-class MessageStore(Protocol):
-    """The database as a queue: intake, leases, completion, delivery bookkeeping (Supabase RPCs)."""
+class MessageIntake(Protocol):
+    """Where messages come in and are read back (the API, Telegram's webhook and poller)."""
 
     async def ping(self) -> None:
         """Return when the database answers; raise ``StoreUnavailable`` otherwise."""
@@ -33,6 +34,10 @@ class MessageStore(Protocol):
     async def get(self, message_id: str) -> MessageView:
         """Raise ``NotFound`` for an unknown id."""
         ...
+
+
+class WorkQueue(Protocol):
+    """The inbound messages as a queue of leased work (the listener and the triage use case)."""
 
     async def claim(self, worker: str, limit: int, lease_seconds: float, max_attempts: int) -> list[ClaimedMessage]:
         """Lease up to ``limit`` messages: oldest first, at most one per conversation."""
@@ -61,6 +66,10 @@ class MessageStore(Protocol):
         """Give the lease back (on shutdown) so another worker takes the message at once."""
         ...
 
+
+class DeliveryLog(Protocol):
+    """Replies due for delivery, and the log of every attempt (the delivery use case)."""
+
     async def claim_deliveries(self, worker: str, limit: int, lease_seconds: float) -> list[DeliveryJob]:
         """Lease replies whose next delivery attempt is due."""
         ...
@@ -70,6 +79,19 @@ class MessageStore(Protocol):
     ) -> None:
         """Log the attempt and set the reply's delivery state (retry at ``next_attempt_at`` if given)."""
         ...
+
+
+class QueueMonitor(Protocol):
+    """Whether the database answers and how long the queue is (health checks and metrics)."""
+
+    async def ping(self) -> None:
+        """Return when the database answers; raise ``StoreUnavailable`` otherwise."""
+
+    async def queue_stats(self) -> QueueStats: ...
+
+
+class MessageStore(MessageIntake, WorkQueue, DeliveryLog, QueueMonitor, Protocol):
+    """The database in all four roles: what the Supabase adapter implements (one RPC per write)."""
 
 
 class Responder(Protocol):

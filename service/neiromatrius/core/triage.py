@@ -12,7 +12,7 @@ from typing import TypeVar
 from ..errors import LeaseLost, ModelQuotaExceeded, ResponderError, StoreError, UnusableAnswer
 from .guard import ReplyGuard
 from .models import ClaimedMessage, MessageState, Triage, Usage
-from .ports import MessageStore, Responder
+from .ports import Responder, WorkQueue
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -28,7 +28,7 @@ class TriagePolicy:
 class TriageService:
     def __init__(
         self,
-        store: MessageStore,
+        store: WorkQueue,
         responder: Responder,
         policy: TriagePolicy,
         guard: ReplyGuard,

@@ -17,18 +17,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..config import Settings
+from ..core.ports import QueueMonitor
 from ..errors import ConfigError
-from ..metrics import MeteredMessageStore, Metrics
+from ..metrics import Metrics
 from ..web.errors import EXCEPTION_HANDLERS
 from ..web.health import database_answers
 from ..web.metrics import metrics_endpoint
 
 
-def status_app(
-    settings: Settings, metrics: Metrics, store: MeteredMessageStore, running: Callable[[], bool]
-) -> Starlette:
+def status_app(settings: Settings, metrics: Metrics, monitor: QueueMonitor, running: Callable[[], bool]) -> Starlette:
     async def health(request: Request) -> Response:
-        database = "ok" if await database_answers(store.ping) else "unavailable"
+        database = "ok" if await database_answers(monitor.ping) else "unavailable"
         ok = running() and database == "ok"
         body = {
             "status": "ok" if ok else "degraded",
@@ -39,7 +38,7 @@ def status_app(
 
     routes = [
         Route("/health", health, methods=["GET"]),
-        Route("/metrics", metrics_endpoint(settings, metrics, store.queue_stats), methods=["GET"]),
+        Route("/metrics", metrics_endpoint(settings, metrics, monitor.queue_stats), methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..core.delivery import DeliveryService
 from ..core.models import ClaimedMessage
-from ..core.ports import Feed, MessageStore
+from ..core.ports import Feed, WorkQueue
 from ..core.triage import TriageService
 from ..errors import StoreError
 
@@ -68,7 +68,7 @@ class _Hints:
 class Listener:
     def __init__(
         self,
-        store: MessageStore,
+        store: WorkQueue,
         triage: TriageService,
         delivery: DeliveryService,
         feed_factory: FeedFactory,

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import Settings
-from ..core.ports import MessageStore
+from ..core.ports import MessageIntake
 from ..errors import InputError, PollingConflict, StoreError, TelegramError
 from .bot_api import TelegramBotApi
 from .updates import incoming_from_update, update_id
@@ -56,7 +56,7 @@ async def delete_webhook(api: TelegramBotApi) -> None:
 class Poller:
     """Long polling: ``getUpdates`` → store each message → acknowledge by moving the offset."""
 
-    def __init__(self, api: TelegramBotApi, store: MessageStore, max_chars: int, wait: int = 50) -> None:
+    def __init__(self, api: TelegramBotApi, store: MessageIntake, max_chars: int, wait: int = 50) -> None:
         self._api = api
         self._store = store
         self._max_chars = max_chars

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..config import Settings
-from ..core.ports import MessageStore
+from ..core.ports import MessageIntake
 from ..errors import Unauthorized
 from ..web.json_body import json_object
 from .updates import incoming_from_update, update_id
@@ -25,7 +25,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 class TelegramWebhook:
-    def __init__(self, settings: Settings, store: MessageStore) -> None:
+    def __init__(self, settings: Settings, store: MessageIntake) -> None:
         self.secret = settings.telegram_secret().encode()
         self.max_chars = settings.max_content_chars
         self.store = store
