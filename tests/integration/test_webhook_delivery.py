@@ -26,8 +26,8 @@ from neiromatrius.adapters.webhooks import USER_AGENT, WebhookDeliverer, webhook
 from neiromatrius.config import Settings
 from neiromatrius.core.models import Classification, DeliveryJob, DeliveryOutcome
 from neiromatrius.core.ports import Resolver
-from neiromatrius.errors import ResolutionFailed
 from tests.conftest import MakeReceiver
+from tests.support.fakes import FakeResolver
 from tests.support.http_receiver import Reply
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
@@ -41,21 +41,6 @@ CLASSIFICATION = Classification(
     confidence=0.91,
     needs_human=False,
 )
-
-
-class TableResolver:
-    """A fake DNS: each name has a list of answers, one per lookup; the last one then repeats."""
-
-    def __init__(self, answers: dict[str, list[list[str]]]) -> None:
-        self.answers = answers
-        self.lookups: list[str] = []
-
-    async def resolve(self, host: str, port: int) -> list[str]:
-        self.lookups.append(host)
-        answers = self.answers.get(host)
-        if not answers:
-            raise ResolutionFailed(f"{host} does not resolve")
-        return answers.pop(0) if len(answers) > 1 else answers[0]
 
 
 MakeDeliverer = Callable[..., WebhookDeliverer]
@@ -356,7 +341,7 @@ async def test_delivery_is_pinned_to_the_resolved_address_and_keeps_the_host(
     receiver: MakeReceiver, deliverer: MakeDeliverer
 ) -> None:
     server = await receiver(Reply(200))
-    resolver = TableResolver({"receiver.test": [["127.0.0.1"]]})
+    resolver = FakeResolver({"receiver.test": [["127.0.0.1"]]})
 
     result = await deliverer(allow_private=True, resolver=resolver).deliver(
         job(server.url("/in", host="receiver.test"))
@@ -365,7 +350,7 @@ async def test_delivery_is_pinned_to_the_resolved_address_and_keeps_the_host(
     assert result.outcome is DeliveryOutcome.DELIVERED
     assert result.url == f"http://receiver.test:{server.port}/in"
     assert server.requests[0].headers["host"] == f"receiver.test:{server.port}"
-    assert resolver.lookups == ["receiver.test"]
+    assert resolver.hosts == ["receiver.test"]
     Webhook(SECRET).verify(server.requests[0].body, server.requests[0].headers)
 
 
@@ -374,7 +359,7 @@ async def test_a_name_resolving_inside_is_blocked_without_connecting(
     answer: str, receiver: MakeReceiver, deliverer: MakeDeliverer
 ) -> None:
     canary = await receiver(Reply(200))
-    resolver = TableResolver({"hooks.example.com": [[answer]]})
+    resolver = FakeResolver({"hooks.example.com": [[answer]]})
 
     result = await deliverer(allow_private=False, resolver=resolver).deliver(job(canary.url(host="hooks.example.com")))
 
@@ -400,7 +385,7 @@ async def test_dns_rebinding_after_intake_is_blocked_without_connecting(
     receiver: MakeReceiver, deliverer: MakeDeliverer
 ) -> None:
     canary = await receiver(Reply(200))
-    resolver = TableResolver({"rebind.example.com": [["93.184.215.14"], ["127.0.0.1"]]})
+    resolver = FakeResolver({"rebind.example.com": [["93.184.215.14"], ["127.0.0.1"]]})
     url = canary.url(host="rebind.example.com")
 
     await WebhookUrlGuard(allow_private=False, resolver=resolver).check(url)  # looked public at intake
@@ -408,13 +393,13 @@ async def test_dns_rebinding_after_intake_is_blocked_without_connecting(
 
     assert result.outcome is DeliveryOutcome.FAILED
     assert result.error is not None and result.error.startswith("blocked_destination:")
-    assert resolver.lookups == ["rebind.example.com", "rebind.example.com"]
+    assert resolver.hosts == ["rebind.example.com", "rebind.example.com"]
     assert canary.connections == 0
 
 
 async def test_unguarded_traffic_on_the_same_client_is_not_checked(receiver: MakeReceiver) -> None:
     server = await receiver(Reply(200))
-    transport = GuardedTransport(resolver=TableResolver({}), allow_private=False)
+    transport = GuardedTransport(resolver=FakeResolver({}), allow_private=False)
 
     async with httpx.AsyncClient(transport=transport) as client:
         response = await client.get(server.url("/rest/v1/messages"))

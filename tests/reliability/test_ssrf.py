@@ -24,9 +24,10 @@ from neiromatrius.adapters.netguard import (
 )
 from neiromatrius.adapters.webhooks import WebhookDeliverer
 from neiromatrius.core.models import DeliveryJob, DeliveryOutcome
-from neiromatrius.errors import BlockedDestination, InputError, ResolutionFailed
+from neiromatrius.errors import BlockedDestination, InputError
 from tests.conftest import Stack
 from tests.reliability.abuse_support import Canary, api_process, local_addresses, table_counts
+from tests.support.fakes import FakeResolver
 from tests.support.http_receiver import Receiver, Reply
 
 FIELD = "X-Webhook-URL"
@@ -98,22 +99,6 @@ async def test_inside_urls_are_422_at_intake_with_nothing_written_and_no_connect
     assert canary.connections == []
 
 
-class TableResolver:
-    """Answers from a table, one answer list per lookup in turn (the last repeats); records lookups."""
-
-    def __init__(self, answers: dict[str, list[list[str]]]) -> None:
-        self.answers = answers
-        self.lookups: list[str] = []
-
-    async def resolve(self, host: str, port: int) -> list[str]:
-        self.lookups.append(host)
-        if host not in self.answers:
-            raise ResolutionFailed(f"{host} does not resolve")
-        turn = sum(1 for name in self.lookups if name == host) - 1
-        answers = self.answers[host]
-        return answers[min(turn, len(answers) - 1)]
-
-
 class PublicInternet(httpx.AsyncBaseTransport):
     """The internet as seen from the test: the pinned public address is served by a loopback receiver.
 
@@ -156,7 +141,7 @@ async def test_a_name_resolving_to_loopback_is_refused_at_intake_and_blocked_at_
     answer: str, canary: Canary
 ) -> None:
     url = f"http://only-the-test-knows.abuse.test:{canary.port}/hook"
-    resolver = TableResolver({"only-the-test-knows.abuse.test": [[answer]]})
+    resolver = FakeResolver({"only-the-test-knows.abuse.test": [[answer]]})
 
     with pytest.raises(InputError) as refused:
         await WebhookUrlGuard(allow_private=False, resolver=resolver).check(url)
@@ -187,14 +172,14 @@ async def test_localhost_from_etc_hosts_is_refused_by_the_system_resolver(canary
 async def test_dns_rebinding_between_intake_and_delivery_is_blocked_and_never_connects(canary: Canary) -> None:
     # Public when intake looks, loopback when delivery looks: delivery resolves again, checks, and refuses.
     url = f"http://rebinding.abuse.test:{canary.port}/hook"
-    resolver = TableResolver({"rebinding.abuse.test": [[PUBLIC], ["127.0.0.1"]]})
+    resolver = FakeResolver({"rebinding.abuse.test": [[PUBLIC], ["127.0.0.1"]]})
     internet = PublicInternet(receiver_port=0)
 
     await WebhookUrlGuard(allow_private=False, resolver=resolver).check(url)
     async with httpx.AsyncClient(transport=GuardedTransport(internet, resolver=resolver, allow_private=False)) as http:
         attempt = await WebhookDeliverer(http, SECRET, timeout=2.0).deliver(job(url))
 
-    assert resolver.lookups == ["rebinding.abuse.test", "rebinding.abuse.test"]
+    assert resolver.hosts == ["rebinding.abuse.test", "rebinding.abuse.test"]
     assert attempt.outcome is DeliveryOutcome.FAILED
     reason = "rebinding.abuse.test resolves to 127.0.0.1, which is not a public address"
     assert attempt.error == f"blocked_destination: {reason}"
@@ -215,7 +200,7 @@ async def test_a_redirect_to_loopback_from_a_public_receiver_is_never_followed(
     redirecting: Receiver, canary: Canary
 ) -> None:
     url = f"http://hooks.public.test:{redirecting.port}/hook"
-    resolver = TableResolver({"hooks.public.test": [[PUBLIC]]})
+    resolver = FakeResolver({"hooks.public.test": [[PUBLIC]]})
     internet = PublicInternet(redirecting.port)
     transport = GuardedTransport(internet, resolver=resolver, allow_private=False)
 

@@ -1,11 +1,14 @@
-"""Test doubles for the API's ports: a store in a dict, a waiter the test completes, a URL guard, a rate
-limiter on a clock the test moves."""
+"""One ``Fake<Role>`` for each port of ``neiromatrius.core.ports`` (``ports_check.py`` has mypy hold them
+to the Protocols): an intake in a dict, a work queue and a delivery log that record what they were
+told, a waiter the test completes, a URL guard, a rate limiter on a clock the test moves, a scripted
+model and deliverer, a DNS table and a feed the test pokes."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from neiromatrius.adapters.rate_limiters import MemoryRateLimiter
@@ -19,10 +22,11 @@ from neiromatrius.core.models import (
     Intake,
     MessageState,
     MessageView,
+    QueueStats,
     Triage,
 )
 from neiromatrius.core.ratelimit import Decision, Limit
-from neiromatrius.errors import InputError, NotFound
+from neiromatrius.errors import InputError, NotFound, ResolutionFailed, StoreUnavailable
 
 CLASSIFICATION = Classification(
     category="greeting",
@@ -35,7 +39,7 @@ CLASSIFICATION = Classification(
 )
 
 
-class FakeMessageStore:
+class FakeMessageIntake:
     """Keeps messages in a dict; a retry with a known idempotency key answers for the first message."""
 
     def __init__(self) -> None:
@@ -78,7 +82,8 @@ class FakeMessageStore:
 
     def add(self, state: MessageState = MessageState.PENDING, **fields: object) -> MessageView:
         """Seed a stored message, as if an earlier intake had made it."""
-        view = MessageView(id=str(uuid.uuid4()), conversation_id=str(uuid.uuid4()), state=state, **fields)
+        seed = {"id": str(uuid.uuid4()), "conversation_id": str(uuid.uuid4()), "state": state, **fields}
+        view = MessageView.model_validate(seed)
         self.views[view.id] = view
         return view
 
@@ -97,30 +102,6 @@ class FakeMessageStore:
 
     def set_state(self, message_id: str, state: MessageState, **fields: object) -> None:
         self.views[message_id] = self.views[message_id].model_copy(update={"state": state, **fields})
-
-    # The rest of the port belongs to the listener; the API must never call it.
-    async def claim(self, worker: str, limit: int, lease_seconds: float, max_attempts: int) -> list[ClaimedMessage]:
-        raise AssertionError("the API never claims")
-
-    async def context(self, message: ClaimedMessage, limit: int) -> list[ContextMessage]:
-        raise AssertionError("the API never reads context")
-
-    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> str:
-        raise AssertionError("the API never completes")
-
-    async def finish_without_reply(self, message_id: str, worker: str, state: MessageState, error: str) -> None:
-        raise AssertionError("the API never finishes")
-
-    async def release(self, message_id: str, worker: str) -> None:
-        raise AssertionError("the API never releases")
-
-    async def claim_deliveries(self, worker: str, limit: int, lease_seconds: float) -> list[DeliveryJob]:
-        raise AssertionError("the API never delivers")
-
-    async def record_delivery(
-        self, job: DeliveryJob, worker: str, attempt: DeliveryAttempt, next_attempt_at: datetime | None
-    ) -> None:
-        raise AssertionError("the API never delivers")
 
 
 class FakeReplyWaiter:
@@ -183,3 +164,186 @@ class FakeRateLimiter:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class FakeWorkQueue:
+    """Records what triage stores; the lease is kept (or lost), ``complete`` can fail a few times first."""
+
+    def __init__(self, *, keep_lease: bool = True, complete_failures: int = 0) -> None:
+        self.queued: list[ClaimedMessage] = []  # what ``claim`` hands out, oldest first
+        self.completed: list[tuple[str, str, Triage, MessageState]] = []
+        self.finished: list[tuple[str, MessageState, str]] = []
+        self.released: list[tuple[str, str]] = []
+        self.extensions = 0
+        self.extended = asyncio.Event()  # set once the lease was extended twice
+        self.context_limit: int | None = None
+        self._keep_lease = keep_lease
+        self._complete_failures = complete_failures
+
+    async def claim(self, worker: str, limit: int, lease_seconds: float, max_attempts: int) -> list[ClaimedMessage]:
+        claimed, self.queued = self.queued[:limit], self.queued[limit:]
+        return claimed
+
+    async def context(self, message: ClaimedMessage, limit: int) -> list[ContextMessage]:
+        self.context_limit = limit
+        return [ContextMessage(role="user", content="Hi"), ContextMessage(role="assistant", content="Hello!")]
+
+    async def extend_lease(self, message_id: str, worker: str, lease_seconds: float) -> bool:
+        self.extensions += 1
+        if self.extensions >= 2:
+            self.extended.set()
+        return self._keep_lease
+
+    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> str:
+        if self._complete_failures:
+            self._complete_failures -= 1
+            raise StoreUnavailable("complete_message: database unavailable (PGRST000)")
+        self.completed.append((message_id, worker, triage, state))
+        return "reply-1"
+
+    async def finish_without_reply(self, message_id: str, worker: str, state: MessageState, error: str) -> None:
+        self.finished.append((message_id, state, error))
+
+    async def release(self, message_id: str, worker: str) -> None:
+        self.released.append((message_id, worker))
+
+
+@dataclass
+class Recorded:
+    job: DeliveryJob
+    worker: str
+    attempt: DeliveryAttempt
+    next_attempt_at: datetime | None
+
+
+@dataclass
+class FakeDeliveryLog:
+    """Hands out ``due`` replies and records every attempt; ``when_recorded(n)`` is set at the n-th record."""
+
+    due: list[DeliveryJob] = field(default_factory=list)
+    recorded: list[Recorded] = field(default_factory=list)
+    claims: list[tuple[str, int, float]] = field(default_factory=list)
+    fail_recording_for: set[str] = field(default_factory=set)
+    recorded_count_reached: dict[int, asyncio.Event] = field(default_factory=dict)
+
+    async def claim_deliveries(self, worker: str, limit: int, lease_seconds: float) -> list[DeliveryJob]:
+        self.claims.append((worker, limit, lease_seconds))
+        claimed, self.due = self.due[:limit], self.due[limit:]
+        return claimed
+
+    async def record_delivery(
+        self, job: DeliveryJob, worker: str, attempt: DeliveryAttempt, next_attempt_at: datetime | None
+    ) -> None:
+        if job.reply_id in self.fail_recording_for:
+            raise StoreUnavailable("PostgREST is down")
+        self.recorded.append(Recorded(job, worker, attempt, next_attempt_at))
+        event = self.recorded_count_reached.get(len(self.recorded))
+        if event is not None:
+            event.set()
+
+    def when_recorded(self, count: int) -> asyncio.Event:
+        return self.recorded_count_reached.setdefault(count, asyncio.Event())
+
+    def by_reply(self) -> dict[str, Recorded]:
+        return {entry.job.reply_id: entry for entry in self.recorded}
+
+
+class FakeQueueMonitor:
+    """A queue of fixed size; ``ping_error`` makes the database look down."""
+
+    def __init__(self, stats: QueueStats | None = None) -> None:
+        self.stats = stats or QueueStats(pending=0, processing=0, oldest_pending_seconds=0.0)
+        self.ping_error: Exception | None = None
+
+    async def ping(self) -> None:
+        if self.ping_error is not None:
+            raise self.ping_error
+
+    async def queue_stats(self) -> QueueStats:
+        return self.stats
+
+
+class FakeResponder:
+    """Answers with ``outcome`` (or raises it), after ``wait_for`` when given; notes a cancellation."""
+
+    def __init__(self, outcome: Triage | Exception, wait_for: asyncio.Event | None = None) -> None:
+        self.outcome = outcome
+        self.wait_for = wait_for
+        self.contexts: list[list[ContextMessage]] = []
+        self.cancelled = False
+
+    async def respond(self, message: ClaimedMessage, context: list[ContextMessage]) -> Triage:
+        self.contexts.append(context)
+        try:
+            if self.wait_for is not None:
+                await self.wait_for.wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+
+class FakeDeliverer:
+    """Answers each reply id with a scripted attempt; ids listed in ``held`` wait for their event."""
+
+    def __init__(self, outcomes: dict[str, DeliveryAttempt]) -> None:
+        self.outcomes = outcomes
+        self.held: dict[str, asyncio.Event] = {}
+        self.started: dict[str, asyncio.Event] = {}
+        self.delivered: list[str] = []
+
+    async def deliver(self, job: DeliveryJob) -> DeliveryAttempt:
+        self.started.setdefault(job.reply_id, asyncio.Event()).set()
+        if job.reply_id in self.held:
+            await self.held[job.reply_id].wait()
+        self.delivered.append(job.reply_id)
+        return self.outcomes[job.reply_id]
+
+
+class FakeResolver:
+    """A DNS table: each name has one answer list per lookup in turn (the last repeats); a name missing
+    from it does not resolve. Records every lookup as (host, port)."""
+
+    def __init__(self, answers: dict[str, list[list[str]]] | None = None) -> None:
+        self.answers = answers or {}
+        self.lookups: list[tuple[str, int]] = []
+
+    @property
+    def hosts(self) -> list[str]:
+        return [host for host, _ in self.lookups]
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        self.lookups.append((host, port))
+        if host not in self.answers:
+            raise ResolutionFailed(f"{host} does not resolve")
+        turn = self.hosts.count(host) - 1
+        answers = self.answers[host]
+        return answers[min(turn, len(answers) - 1)]
+
+
+class FakeFeed:
+    """A change feed the test drives: ``hint`` is a new row's event, ``resubscribe`` a (re)subscription."""
+
+    def __init__(self, on_message: Callable[[str], None], on_ready: Callable[[], None], subscribed: bool = True):
+        self._on_message = on_message
+        self._on_ready = on_ready
+        self._subscribed = subscribed
+        self.started = False
+        self.stopped = False
+
+    async def start(self, within: float = 10.0) -> bool:
+        self.started = True
+        if self._subscribed:
+            self._on_ready()
+        return self._subscribed
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    def hint(self, message_id: str) -> None:
+        self._on_message(message_id)
+
+    def resubscribe(self) -> None:
+        self._on_ready()

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from neiromatrius.core.delivery import DeliveryService, next_attempt_at
 from neiromatrius.core.models import DeliveryAttempt, DeliveryJob, DeliveryOutcome
-from neiromatrius.errors import StoreUnavailable
+from tests.support.fakes import FakeDeliverer, FakeDeliveryLog
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SCHEDULE = (5.0, 300.0, 1800.0)
@@ -47,66 +46,9 @@ def attempt(
     )
 
 
-@dataclass
-class Recorded:
-    job: DeliveryJob
-    worker: str
-    attempt: DeliveryAttempt
-    next_attempt_at: datetime | None
-
-
-@dataclass
-class FakeMessageStore:
-    """Only the delivery half of ``MessageStore``."""
-
-    due: list[DeliveryJob] = field(default_factory=list)
-    recorded: list[Recorded] = field(default_factory=list)
-    claims: list[tuple[str, int, float]] = field(default_factory=list)
-    fail_recording_for: set[str] = field(default_factory=set)
-    recorded_count_reached: dict[int, asyncio.Event] = field(default_factory=dict)
-
-    async def claim_deliveries(self, worker: str, limit: int, lease_seconds: float) -> list[DeliveryJob]:
-        self.claims.append((worker, limit, lease_seconds))
-        claimed, self.due = self.due[:limit], self.due[limit:]
-        return claimed
-
-    async def record_delivery(
-        self, job: DeliveryJob, worker: str, attempt: DeliveryAttempt, next_attempt_at: datetime | None
-    ) -> None:
-        if job.reply_id in self.fail_recording_for:
-            raise StoreUnavailable("PostgREST is down")
-        self.recorded.append(Recorded(job, worker, attempt, next_attempt_at))
-        event = self.recorded_count_reached.get(len(self.recorded))
-        if event is not None:
-            event.set()
-
-    def when_recorded(self, count: int) -> asyncio.Event:
-        return self.recorded_count_reached.setdefault(count, asyncio.Event())
-
-    def by_reply(self) -> dict[str, Recorded]:
-        return {entry.job.reply_id: entry for entry in self.recorded}
-
-
-class FakeDeliverer:
-    """Answers each reply id with a scripted attempt; ids listed in ``held`` wait for their event."""
-
-    def __init__(self, outcomes: dict[str, DeliveryAttempt]) -> None:
-        self.outcomes = outcomes
-        self.held: dict[str, asyncio.Event] = {}
-        self.started: dict[str, asyncio.Event] = {}
-        self.delivered: list[str] = []
-
-    async def deliver(self, job: DeliveryJob) -> DeliveryAttempt:
-        self.started.setdefault(job.reply_id, asyncio.Event()).set()
-        if job.reply_id in self.held:
-            await self.held[job.reply_id].wait()
-        self.delivered.append(job.reply_id)
-        return self.outcomes[job.reply_id]
-
-
-def service(store: FakeMessageStore, deliverer: FakeDeliverer, seed: int = 7) -> DeliveryService:
+def service(store: FakeDeliveryLog, deliverer: FakeDeliverer, seed: int = 7) -> DeliveryService:
     return DeliveryService(
-        store,  # type: ignore[arg-type]  # the fake holds only the delivery methods
+        store,
         deliverer,
         schedule=SCHEDULE,
         lease_seconds=30.0,
@@ -168,7 +110,7 @@ def test_only_a_retry_gets_a_next_try(outcome: DeliveryOutcome) -> None:
 
 
 async def test_a_failed_attempt_is_recorded_with_its_next_try() -> None:
-    store = FakeMessageStore(due=[job("r1", attempt=2)])
+    store = FakeDeliveryLog(due=[job("r1", attempt=2)])
     deliverer = FakeDeliverer({"r1": attempt(DeliveryOutcome.RETRY, 503)})
 
     handled = await service(store, deliverer).run_once("worker-a")
@@ -184,7 +126,7 @@ async def test_a_failed_attempt_is_recorded_with_its_next_try() -> None:
 
 
 async def test_the_receivers_retry_after_sets_the_next_try() -> None:
-    store = FakeMessageStore(due=[job("r1", attempt=1)])
+    store = FakeDeliveryLog(due=[job("r1", attempt=1)])
     deliverer = FakeDeliverer({"r1": attempt(DeliveryOutcome.RETRY, 429, retry_after=600)})
 
     await service(store, deliverer).run_once("w")
@@ -193,7 +135,7 @@ async def test_the_receivers_retry_after_sets_the_next_try() -> None:
 
 
 async def test_a_retry_after_the_last_scheduled_attempt_is_recorded_as_failed_for_good() -> None:
-    store = FakeMessageStore(due=[job("r1", attempt=len(SCHEDULE) + 1)])
+    store = FakeDeliveryLog(due=[job("r1", attempt=len(SCHEDULE) + 1)])
     deliverer = FakeDeliverer({"r1": attempt(DeliveryOutcome.RETRY, 500)})
 
     await service(store, deliverer).run_once("w")
@@ -206,7 +148,7 @@ async def test_a_retry_after_the_last_scheduled_attempt_is_recorded_as_failed_fo
 
 
 async def test_gone_stops_delivery_with_no_next_try() -> None:
-    store = FakeMessageStore(due=[job("r1", attempt=1)])
+    store = FakeDeliveryLog(due=[job("r1", attempt=1)])
     deliverer = FakeDeliverer({"r1": attempt(DeliveryOutcome.STOPPED, 410, retry_after=60)})
 
     await service(store, deliverer).run_once("w")
@@ -218,7 +160,7 @@ async def test_gone_stops_delivery_with_no_next_try() -> None:
 
 
 async def test_delivered_and_blocked_attempts_get_no_next_try() -> None:
-    store = FakeMessageStore(due=[job("ok"), job("blocked")])
+    store = FakeDeliveryLog(due=[job("ok"), job("blocked")])
     deliverer = FakeDeliverer(
         {
             "ok": attempt(DeliveryOutcome.DELIVERED, 200, reply_id="ok"),
@@ -236,7 +178,7 @@ async def test_delivered_and_blocked_attempts_get_no_next_try() -> None:
 
 
 async def test_nothing_due_handles_nothing() -> None:
-    store = FakeMessageStore()
+    store = FakeDeliveryLog()
 
     assert await service(store, FakeDeliverer({})).run_once("w") == 0
     assert store.recorded == []
@@ -245,7 +187,7 @@ async def test_nothing_due_handles_nothing() -> None:
 @pytest.mark.parametrize(("due", "claims"), [(0, 1), (3, 1), (10, 2), (23, 3)])
 async def test_draining_stops_at_the_first_round_short_of_a_full_batch(due: int, claims: int) -> None:
     jobs = [job(f"r{i}") for i in range(due)]
-    store = FakeMessageStore(due=list(jobs))
+    store = FakeDeliveryLog(due=list(jobs))
     deliverer = FakeDeliverer({j.reply_id: attempt(DeliveryOutcome.DELIVERED, 200, reply_id=j.reply_id) for j in jobs})
 
     delivery = service(store, deliverer)
@@ -256,7 +198,7 @@ async def test_draining_stops_at_the_first_round_short_of_a_full_batch(due: int,
 
 
 async def test_a_slow_endpoint_does_not_hold_up_the_others() -> None:
-    store = FakeMessageStore(due=[job("slow"), job("fast-1"), job("fast-2")])
+    store = FakeDeliveryLog(due=[job("slow"), job("fast-1"), job("fast-2")])
     deliverer = FakeDeliverer(
         {
             "slow": attempt(DeliveryOutcome.DELIVERED, 200, reply_id="slow"),
@@ -280,7 +222,7 @@ async def test_a_slow_endpoint_does_not_hold_up_the_others() -> None:
 
 
 async def test_start_round_does_not_wait_for_a_hanging_endpoint_before_claiming_more() -> None:
-    store = FakeMessageStore(due=[job("hangs")])
+    store = FakeDeliveryLog(due=[job("hangs")])
     deliverer = FakeDeliverer(
         {
             "hangs": attempt(DeliveryOutcome.DELIVERED, 200, reply_id="hangs"),
@@ -305,7 +247,7 @@ async def test_start_round_does_not_wait_for_a_hanging_endpoint_before_claiming_
 
 
 async def test_start_round_claims_no_more_than_its_free_slots() -> None:
-    store = FakeMessageStore(due=[job(f"r{i}") for i in range(5)])
+    store = FakeDeliveryLog(due=[job(f"r{i}") for i in range(5)])
     deliverer = FakeDeliverer({f"r{i}": attempt(DeliveryOutcome.DELIVERED, 200) for i in range(5)})
     for i in range(5):
         deliverer.held[f"r{i}"] = asyncio.Event()
@@ -327,7 +269,7 @@ async def test_start_round_claims_no_more_than_its_free_slots() -> None:
 
 
 async def test_closing_with_a_grace_lets_an_attempt_on_the_wire_finish_and_record() -> None:
-    store = FakeMessageStore(due=[job("r0")])
+    store = FakeDeliveryLog(due=[job("r0")])
     deliverer = FakeDeliverer({"r0": attempt(DeliveryOutcome.DELIVERED, 200, reply_id="r0")})
     deliverer.held["r0"] = asyncio.Event()
     delivery = DeliveryService(
@@ -346,7 +288,7 @@ async def test_closing_with_a_grace_lets_an_attempt_on_the_wire_finish_and_recor
 
 
 async def test_a_store_failure_for_one_reply_does_not_stop_the_others() -> None:
-    store = FakeMessageStore(due=[job("a"), job("b")], fail_recording_for={"a"})
+    store = FakeDeliveryLog(due=[job("a"), job("b")], fail_recording_for={"a"})
     deliverer = FakeDeliverer(
         {"a": attempt(DeliveryOutcome.DELIVERED, 200, reply_id="a"), "b": attempt(DeliveryOutcome.DELIVERED, 200)}
     )
@@ -357,7 +299,7 @@ async def test_a_store_failure_for_one_reply_does_not_stop_the_others() -> None:
 
 
 async def test_one_summary_line_per_attempt_without_the_url(caplog: pytest.LogCaptureFixture) -> None:
-    store = FakeMessageStore(due=[job("r1", url="https://hooks.example.com/x?token=s3cret")])
+    store = FakeDeliveryLog(due=[job("r1", url="https://hooks.example.com/x?token=s3cret")])
     deliverer = FakeDeliverer({"r1": attempt(DeliveryOutcome.RETRY, 503)})
 
     with caplog.at_level("INFO", logger="neiromatrius.core.delivery"):

@@ -15,22 +15,9 @@ from neiromatrius.adapters.netguard import (
     is_public_address,
 )
 from neiromatrius.errors import BlockedDestination, InputError, ResolutionFailed
+from tests.support.fakes import FakeResolver
 
 FIELD = "X-Webhook-URL"
-
-
-class FakeResolver:
-    """Answers from a table; a name missing from it does not resolve. Records every lookup."""
-
-    def __init__(self, answers: dict[str, list[str]] | None = None) -> None:
-        self.answers = answers or {}
-        self.lookups: list[tuple[str, int]] = []
-
-    async def resolve(self, host: str, port: int) -> list[str]:
-        self.lookups.append((host, port))
-        if host not in self.answers:
-            raise ResolutionFailed(f"{host} does not resolve")
-        return self.answers[host]
 
 
 # One address from inside every range of the deny list (first, a middle and last addresses where useful).
@@ -113,7 +100,7 @@ async def test_intake_refuses_urls_to_denied_literals(address: str) -> None:
 
 @pytest.mark.parametrize("answer", ["127.0.0.1", "169.254.169.254", "100.100.100.200", "::1", "::ffff:10.0.0.1"])
 async def test_intake_refuses_names_that_resolve_inside(answer: str) -> None:
-    resolver = FakeResolver({"hooks.example.com": [answer]})
+    resolver = FakeResolver({"hooks.example.com": [[answer]]})
     guard = WebhookUrlGuard(allow_private=False, resolver=resolver)
 
     with pytest.raises(InputError) as caught:
@@ -124,7 +111,7 @@ async def test_intake_refuses_names_that_resolve_inside(answer: str) -> None:
 
 
 async def test_intake_refuses_a_name_when_any_answer_is_inside() -> None:
-    resolver = FakeResolver({"hooks.example.com": ["93.184.215.14", "10.0.0.5"]})
+    resolver = FakeResolver({"hooks.example.com": [["93.184.215.14", "10.0.0.5"]]})
     guard = WebhookUrlGuard(allow_private=False, resolver=resolver)
 
     with pytest.raises(InputError):
@@ -165,7 +152,7 @@ async def test_numeric_encodings_of_loopback_are_refused_through_the_system_reso
     ],
 )
 async def test_malformed_urls_are_refused_with_a_clear_message(url: str, complaint: str) -> None:
-    resolver = FakeResolver({"example.com": ["93.184.215.14"]})
+    resolver = FakeResolver({"example.com": [["93.184.215.14"]]})
     guard = WebhookUrlGuard(allow_private=True, resolver=resolver)
 
     with pytest.raises(InputError) as caught:
@@ -187,7 +174,7 @@ async def test_malformed_urls_are_refused_with_a_clear_message(url: str, complai
     ],
 )
 async def test_public_destinations_are_accepted(url: str) -> None:
-    resolver = FakeResolver({"hooks.example.com": ["93.184.215.14", "2606:4700::1111"]})
+    resolver = FakeResolver({"hooks.example.com": [["93.184.215.14", "2606:4700::1111"]]})
     guard = WebhookUrlGuard(allow_private=False, resolver=resolver)
 
     await guard.check(url)
@@ -195,7 +182,7 @@ async def test_public_destinations_are_accepted(url: str) -> None:
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8000/hook", "http://[::1]:9000/", "http://intranet.local/x"])
 async def test_allow_private_accepts_internal_destinations(url: str) -> None:
-    guard = WebhookUrlGuard(allow_private=True, resolver=FakeResolver({"intranet.local": ["10.1.2.3"]}))
+    guard = WebhookUrlGuard(allow_private=True, resolver=FakeResolver({"intranet.local": [["10.1.2.3"]]}))
 
     await guard.check(url)
 
@@ -235,7 +222,7 @@ def guarded_client(recorder: Recorder, resolver: FakeResolver, *, allow_private:
 
 async def test_a_guarded_https_request_is_pinned_to_the_checked_address() -> None:
     recorder = Recorder()
-    resolver = FakeResolver({"hooks.example.com": ["93.184.215.14", "2606:4700::1111"]})
+    resolver = FakeResolver({"hooks.example.com": [["93.184.215.14", "2606:4700::1111"]]})
     async with guarded_client(recorder, resolver, allow_private=False) as client:
         response = await client.post(
             "https://hooks.example.com:8443/reply?x=1", content=b"{}", extensions={GUARD_EXTENSION: True}
@@ -254,7 +241,7 @@ async def test_a_guarded_https_request_is_pinned_to_the_checked_address() -> Non
 
 async def test_a_guarded_request_to_an_ipv6_answer_uses_a_bracketed_literal() -> None:
     recorder = Recorder()
-    resolver = FakeResolver({"hooks.example.com": ["2606:4700::1111"]})
+    resolver = FakeResolver({"hooks.example.com": [["2606:4700::1111"]]})
     async with guarded_client(recorder, resolver, allow_private=False) as client:
         await client.post("http://hooks.example.com/reply", extensions={GUARD_EXTENSION: True})
 
@@ -275,7 +262,7 @@ async def test_a_guarded_request_to_an_ipv6_answer_uses_a_bracketed_literal() ->
 )
 async def test_a_guarded_request_to_an_inside_address_is_blocked_before_sending(url: str, answers: list[str]) -> None:
     recorder = Recorder()
-    resolver = FakeResolver({"hooks.example.com": answers})
+    resolver = FakeResolver({"hooks.example.com": [answers]})
     async with guarded_client(recorder, resolver, allow_private=False) as client:
         with pytest.raises(BlockedDestination) as caught:
             await client.post(url, extensions={GUARD_EXTENSION: True})
@@ -295,7 +282,7 @@ async def test_a_guarded_request_to_an_unresolvable_name_is_a_connect_error() ->
 
 async def test_allow_private_still_pins_but_does_not_block() -> None:
     recorder = Recorder()
-    resolver = FakeResolver({"receiver.test": ["127.0.0.1"]})
+    resolver = FakeResolver({"receiver.test": [["127.0.0.1"]]})
     async with guarded_client(recorder, resolver, allow_private=True) as client:
         await client.post("http://receiver.test:9000/hook", extensions={GUARD_EXTENSION: True})
 
@@ -317,7 +304,7 @@ async def test_unguarded_requests_pass_through_untouched() -> None:
 
 async def test_marked_requests_go_through_the_pinned_transport_and_others_through_the_inner_one() -> None:
     marked, unmarked = Recorder(), Recorder()
-    resolver = FakeResolver({"hooks.example.com": ["93.184.215.14"]})
+    resolver = FakeResolver({"hooks.example.com": [["93.184.215.14"]]})
     transport = GuardedTransport(
         httpx.MockTransport(unmarked), resolver=resolver, allow_private=False, pinned=httpx.MockTransport(marked)
     )

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from .fakes import FakeCache, FakeMessageStore, FakeRateLimiter, FakeReplyWaiter, FakeUrlGuard
+from tests.support.fakes import FakeCache, FakeMessageIntake, FakeRateLimiter, FakeReplyWaiter, FakeUrlGuard
+
 from .harness import BLOCKED_URL, Api, build_services, make_client, make_settings
 
 MakeApi = Callable[..., Awaitable[Api]]
@@ -18,7 +19,7 @@ async def make_api() -> AsyncIterator[MakeApi]:
     async with AsyncExitStack() as stack:
 
         async def make(*, cache_status: str = "ok", raise_app_exceptions: bool = True, **settings: Any) -> Api:
-            store, waiter, cache = FakeMessageStore(), FakeReplyWaiter(), FakeCache(cache_status)
+            store, waiter, cache = FakeMessageIntake(), FakeReplyWaiter(), FakeCache(cache_status)
             guard = FakeUrlGuard(blocked=frozenset({BLOCKED_URL}))
             current = make_settings(**settings)
             limiter = FakeRateLimiter()

@@ -10,8 +10,7 @@ from starlette.applications import Starlette
 
 from neiromatrius.api import ApiServices, create_app
 from neiromatrius.config import Settings
-
-from .fakes import FakeCache, FakeMessageStore, FakeRateLimiter, FakeReplyWaiter, FakeUrlGuard
+from tests.support.fakes import FakeCache, FakeMessageIntake, FakeRateLimiter, FakeReplyWaiter, FakeUrlGuard
 
 ORIGIN = "https://app.example.com"
 BLOCKED_URL = "http://169.254.169.254/latest/meta-data"
@@ -56,7 +55,7 @@ class Api:
     app: Starlette
     client: httpx.AsyncClient
     settings: Settings
-    store: FakeMessageStore
+    store: FakeMessageIntake
     waiter: FakeReplyWaiter
     guard: FakeUrlGuard
     cache: FakeCache
@@ -70,7 +69,7 @@ class Api:
 
 
 def build_services(
-    store: FakeMessageStore, waiter: FakeReplyWaiter, guard: FakeUrlGuard, cache: FakeCache, limiter: FakeRateLimiter
+    store: FakeMessageIntake, waiter: FakeReplyWaiter, guard: FakeUrlGuard, cache: FakeCache, limiter: FakeRateLimiter
 ) -> ApiServices:
     return ApiServices(
         store=store, waiter=waiter, url_guard=guard, limiter=limiter, cache_status=cache, startup_timeout=1.0

@@ -9,9 +9,9 @@ import pytest
 
 from neiromatrius.api import ApiServices, create_app
 from neiromatrius.errors import ResponderError, StoreUnavailable
+from tests.support.fakes import FakeCache, FakeMessageIntake, FakeRateLimiter, FakeReplyWaiter, FakeUrlGuard
 
 from .conftest import MakeApi
-from .fakes import FakeCache, FakeMessageStore, FakeRateLimiter, FakeReplyWaiter, FakeUrlGuard
 from .harness import CHECKLIST_BODY, ORIGIN, Api, headers, make_settings
 
 STARTUP_LINES = [
@@ -22,7 +22,7 @@ STARTUP_LINES = [
 ]
 
 
-class FlakyStore(FakeMessageStore):
+class FlakyStore(FakeMessageIntake):
     """A database that answers only from the ``failures + 1``-th ping on."""
 
     def __init__(self, failures: int) -> None:
@@ -36,7 +36,7 @@ class FlakyStore(FakeMessageStore):
 
 
 def services(
-    store: FakeMessageStore, events: list[str], cache: str = "ok", startup_timeout: float = 5.0
+    store: FakeMessageIntake, events: list[str], cache: str = "ok", startup_timeout: float = 5.0
 ) -> ApiServices:
     async def on_startup() -> None:
         logging.getLogger("tests.on_startup").info("on_startup")
@@ -65,7 +65,7 @@ def app_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 async def test_start_up_logs_the_checklist_lines_in_order(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     events: list[str] = []
-    app = create_app(make_settings(), services(FakeMessageStore(), events))
+    app = create_app(make_settings(), services(FakeMessageIntake(), events))
 
     async with app.router.lifespan_context(app):
         assert app_lines(caplog) == STARTUP_LINES
@@ -76,7 +76,7 @@ async def test_start_up_logs_the_checklist_lines_in_order(caplog: pytest.LogCapt
 
 async def test_start_up_reports_the_cache_fallback(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    app = create_app(make_settings(), services(FakeMessageStore(), [], cache="unavailable"))
+    app = create_app(make_settings(), services(FakeMessageIntake(), [], cache="unavailable"))
 
     async with app.router.lifespan_context(app):
         lines = app_lines(caplog)

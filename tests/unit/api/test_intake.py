@@ -11,9 +11,9 @@ import pytest
 
 from neiromatrius.core.models import MessageState
 from neiromatrius.errors import StoreError, StoreUnavailable
+from tests.support.fakes import CLASSIFICATION
 
 from .conftest import MakeApi
-from .fakes import CLASSIFICATION
 from .harness import CHECKLIST_BODY, Api, headers
 
 WAIT_BOUND = 5.0  # seconds a test waits for the API to reach the waiter before it fails

@@ -8,9 +8,9 @@ import pytest
 
 from neiromatrius.core.models import MessageState
 from neiromatrius.errors import StoreError, StoreUnavailable
+from tests.support.fakes import CLASSIFICATION
 
 from .conftest import MakeApi
-from .fakes import CLASSIFICATION
 from .harness import Api
 
 
