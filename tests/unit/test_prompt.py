@@ -5,15 +5,9 @@ from typing import Any, Literal
 
 import pytest
 
+from neiromatrius.core.answer import parse_answer, response_schema
 from neiromatrius.core.models import ContextMessage
-from neiromatrius.core.prompt import (
-    PROMPT_VERSION,
-    bound_context,
-    estimate_tokens,
-    parse_answer,
-    response_schema,
-    system_prompt,
-)
+from neiromatrius.core.prompt import PROMPT_VERSION, bound_context, estimate_tokens, system_prompt
 from neiromatrius.errors import UnusableAnswer
 
 CATEGORIES = ("pricing", "greeting", "other")

@@ -28,8 +28,9 @@ from openai.types.chat import (
 from openai.types.shared_params import ResponseFormatJSONSchema
 
 from ..config import Settings
+from ..core.answer import parse_answer, response_schema
 from ..core.models import ClaimedMessage, ContextMessage, Triage, Usage
-from ..core.prompt import PROMPT_VERSION, bound_context, parse_answer, response_schema, system_prompt
+from ..core.prompt import PROMPT_VERSION, bound_context, system_prompt
 from ..errors import ConfigError, ModelQuotaExceeded, ModelUnavailable, ResponderError, UnusableAnswer
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,8 @@
-"""The hand-written OpenAPI 3.1 document, built from the settings so its limits are the ones in force.
+"""The OpenAPI 3.1 document, built from the settings so its limits are the ones in force.
 
+The answers' schemas are generated from the pydantic models the API renders them with (and the
+``Classification`` from the same model the model's answer is checked against); the request, its headers
+and the error body are parsed by hand, so their schemas are written here beside the patterns they share.
 Every status an endpoint can answer is listed with its body; schemathesis holds the API to it.
 """
 
@@ -7,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from .. import __version__
 from ..config import Settings
-from ..core.models import MessageState
 from ..web.auth import intake_key
 from .schemas import (
     CHAT_ID_PATTERN,
@@ -21,9 +25,15 @@ from .schemas import (
     TEXT_PATTERN,
     URL_PATTERN,
     UUID_PATTERN,
+    Accepted,
+    DatabaseHealth,
+    Health,
+    Message,
 )
 
 JSON = "application/json"
+REF_TEMPLATE = "#/components/schemas/{model}"
+GENERATED: tuple[type[BaseModel], ...] = (Accepted, Message, Health, DatabaseHealth)
 
 
 def _ref(kind: str, name: str) -> dict[str, str]:
@@ -53,12 +63,31 @@ def _object(properties: dict[str, Any], required: list[str] | None = None) -> di
     return {"type": "object", "properties": properties, "required": required or list(properties)}
 
 
+def _untitled(node: Any) -> Any:
+    """A pydantic schema without the titles it gives every model and field (the names say it already)."""
+    if isinstance(node, dict):
+        return {key: _untitled(value) for key, value in node.items() if not (key == "title" and isinstance(value, str))}
+    if isinstance(node, list):
+        return [_untitled(value) for value in node]
+    return node
+
+
+def model_components(*models: type[BaseModel]) -> dict[str, Any]:
+    """Each model's JSON schema as a component, with the models it refers to beside it."""
+    components: dict[str, Any] = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template=REF_TEMPLATE)
+        components |= schema.pop("$defs", {})
+        components[model.__name__] = schema
+    untitled: dict[str, Any] = _untitled(components)
+    return untitled
+
+
 def _schemas(settings: Settings) -> dict[str, Any]:
     identifier = {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": LINE_PATTERN}
     content = {"type": "string", "minLength": 1, "maxLength": settings.max_content_chars, "pattern": TEXT_PATTERN}
     text = {"type": "string"}
-    uuid = {"type": "string", "format": "uuid"}
-    return {
+    return model_components(*GENERATED) | {
         "MessageRequest": {
             "type": "object",
             "required": ["client_id", "content"],
@@ -68,31 +97,6 @@ def _schemas(settings: Settings) -> dict[str, Any]:
                 "message_id": _nullable(identifier) | {"description": "The platform's id of this message."},
             },
         },
-        "MessageState": {"type": "string", "enum": [state.value for state in MessageState]},
-        "Accepted": _object({"id": uuid, "conversation_id": text, "state": _ref("schemas", "MessageState")}),
-        "Classification": _object(
-            {
-                "category": text,
-                "intent": text,
-                "sentiment": {"type": "string", "enum": ["positive", "neutral", "negative"]},
-                "urgency": {"type": "string", "enum": ["low", "normal", "high", "critical"]},
-                "language": text,
-                "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-                "needs_human": {"type": "boolean"},
-            }
-        ),
-        "Message": _object(
-            {
-                "id": uuid,
-                "conversation_id": text,
-                "state": _ref("schemas", "MessageState"),
-                "classification": _nullable(_ref("schemas", "Classification")),
-                "response": _nullable(text),
-                "model": _nullable(text),
-                "error": _nullable(text) | {"description": "Why a failed or handed-off message has no reply."},
-            },
-            required=["id", "conversation_id", "state", "classification", "response", "model"],
-        ),
         "Error": _object(
             {
                 "error": _object(
@@ -105,19 +109,6 @@ def _schemas(settings: Settings) -> dict[str, Any]:
                     },
                     required=["code", "message"],
                 )
-            }
-        ),
-        "Health": _object(
-            {
-                "status": {"type": "string", "enum": ["ok", "degraded"]},
-                "database": {"type": "string", "enum": ["ok", "unavailable"]},
-                "redis": {"type": "string", "enum": ["ok", "unavailable"]},
-            }
-        ),
-        "DatabaseHealth": _object(
-            {
-                "status": {"type": "string", "enum": ["ok", "error"]},
-                "database": {"type": "string", "enum": ["connected", "unavailable"]},
             }
         ),
     }

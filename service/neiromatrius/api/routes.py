@@ -18,7 +18,16 @@ from ..web.auth import intake_key, require_intake_key
 from ..web.errors import RETRY_AFTER_SECONDS
 from ..web.health import database_answers
 from .openapi import openapi_document
-from .schemas import IDEMPOTENCY_KEY, accepted_body, parse_intake, parse_message_id, prefers_async, view_body
+from .schemas import (
+    IDEMPOTENCY_KEY,
+    DatabaseHealth,
+    Health,
+    accepted_body,
+    parse_intake,
+    parse_message_id,
+    prefers_async,
+    view_body,
+)
 from .services import ApiServices
 
 logger = logging.getLogger(__name__)
@@ -70,27 +79,27 @@ class Messages:
         return JSONResponse(view_body(view))
 
 
-class Health:
+class HealthRoutes:
     def __init__(self, services: ApiServices) -> None:
         self.services = services
 
     async def service(self, request: Request) -> Response:
         redis = await self.services.cache_status()
         if await database_answers(self.services.store.ping):
-            return JSONResponse({"status": "ok", "database": "ok", "redis": redis})
-        body = {"status": "degraded", "database": "unavailable", "redis": redis}
+            return JSONResponse(Health.model_validate({"status": "ok", "database": "ok", "redis": redis}).model_dump())
+        body = Health.model_validate({"status": "degraded", "database": "unavailable", "redis": redis}).model_dump()
         return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     async def database(self, request: Request) -> Response:
         if await database_answers(self.services.store.ping):
-            return JSONResponse({"status": "ok", "database": "connected"})
-        body = {"status": "error", "database": "unavailable"}
+            return JSONResponse(DatabaseHealth(status="ok", database="connected").model_dump())
+        body = DatabaseHealth(status="error", database="unavailable").model_dump()
         return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def build_routes(settings: Settings, services: ApiServices) -> list[Route]:
     messages = Messages(settings, services)
-    health = Health(services)
+    health = HealthRoutes(services)
     document = openapi_document(settings)
 
     async def openapi(request: Request) -> Response:

@@ -1,6 +1,7 @@
-"""The intake request, parsed and checked into an ``IncomingMessage``; messages rendered as JSON bodies.
+"""The intake request, parsed and checked into an ``IncomingMessage``; the answers' bodies as pydantic models.
 
-The patterns here are the ones the OpenAPI document publishes, so the two cannot drift apart.
+The patterns here are the ones the OpenAPI document publishes, and the document's answer schemas are
+generated from the body models below, so neither can drift from what the API does.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import BaseModel, Field, WithJsonSchema
 from starlette.datastructures import Headers
 
 from ..config import Settings
-from ..core.models import IncomingMessage, MessageState, MessageView
+from ..core.models import Classification, IncomingMessage, MessageState, MessageView
 from ..errors import InputError, NotFound, UnsupportedMediaType
 from ..web.json_body import json_object
 
@@ -40,6 +42,34 @@ TEXT_PATTERN = rf"^{_TEXT_CHAR}*[^\s\uFEFF\u0000-\u001F\u007F-\u009F]{_TEXT_CHAR
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # a lone "\ud800" in JSON decodes to one; UTF-8 cannot carry it
 _BLANK = re.compile(r"[\s\uFEFF]*")  # JSON Schema's \s also counts the BOM as a space
 _TEXT_CONTROL = re.compile(r"[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]")
+
+
+Uuid = Annotated[str, WithJsonSchema({"type": "string", "format": "uuid"})]
+Availability = Literal["ok", "unavailable"]
+
+
+class Accepted(BaseModel):
+    id: Uuid
+    conversation_id: str
+    state: MessageState
+
+
+class Message(Accepted):
+    classification: Classification | None
+    response: str | None
+    model: str | None
+    error: str | None = Field(default=None, description="Why a failed or handed-off message has no reply.")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: Availability
+    redis: Availability
+
+
+class DatabaseHealth(BaseModel):
+    status: Literal["ok", "error"]
+    database: Literal["connected", "unavailable"]
 
 
 @dataclass(frozen=True)
@@ -95,17 +125,14 @@ def prefers_async(values: list[str]) -> bool:
 
 
 def accepted_body(message_id: str, conversation_id: str, state: MessageState) -> dict[str, Any]:
-    return {"id": message_id, "conversation_id": conversation_id, "state": state.value}
+    return Accepted(id=message_id, conversation_id=conversation_id, state=state).model_dump(mode="json")
 
 
 def view_body(view: MessageView) -> dict[str, Any]:
-    body = accepted_body(view.id, view.conversation_id, view.state)
-    body["classification"] = None if view.classification is None else view.classification.model_dump(mode="json")
-    body["response"] = view.response
-    body["model"] = view.model
+    fields = view.model_dump(include={"id", "conversation_id", "state", "classification", "response", "model"})
     if view.state in (MessageState.FAILED, MessageState.HANDOFF) and view.response is None:
-        body["error"] = view.last_error
-    return body
+        fields["error"] = view.last_error  # set even when None: the key says "no reply, and here is why"
+    return Message.model_validate(fields).model_dump(mode="json", exclude_unset=True)
 
 
 def _header(headers: Headers, name: str, pattern: str, max_chars: int, expected: str) -> str:

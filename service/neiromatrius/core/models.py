@@ -50,13 +50,21 @@ class Intake(Model):
     conflict: bool = False  # the idempotency key was used before with a different request
 
 
+Sentiment = Literal["positive", "neutral", "negative"]
+Urgency = Literal["low", "normal", "high", "critical"]
+
+
+# The model is asked for ``core.answer.Answer`` (this plus the reply), and the API's OpenAPI document
+# shows this model's schema: one definition for both, so they cannot drift apart.
 class Classification(Model):
+    """How the message was read: what it is about, how it sounds, and whether a person must look."""
+
     category: str
-    intent: str
-    sentiment: Literal["positive", "neutral", "negative"]
-    urgency: Literal["low", "normal", "high", "critical"]
-    language: str
-    confidence: float = Field(ge=0, le=1)
+    intent: str = Field(description="short English snake_case label")
+    sentiment: Sentiment
+    urgency: Urgency
+    language: str = Field(description="ISO 639-1 code")
+    confidence: float = Field(ge=0, le=1, description="0 to 1")
     needs_human: bool
 
 

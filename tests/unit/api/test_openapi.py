@@ -9,8 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from neiromatrius.api.openapi import openapi_document
+from neiromatrius.api.openapi import model_components, openapi_document
 from neiromatrius.api.schemas import LINE_PATTERN, TEXT_PATTERN
+from neiromatrius.core.answer import Answer, response_schema
+from neiromatrius.core.models import Classification
 from neiromatrius.errors import StoreUnavailable
 
 from .conftest import MakeApi
@@ -197,3 +199,16 @@ def test_the_telegram_body_is_described_as_the_webhook_reads_it() -> None:
     assert all(deref(document, {"$ref": ref}) for ref in refs(document))
     # A string with NUL cannot be stored, so the document does not call it valid.
     assert re.fullmatch(update["properties"]["message"]["propertyNames"]["pattern"], "a\x00b") is None
+
+
+def test_the_classification_documented_and_the_one_the_model_is_asked_for_come_from_one_model() -> None:
+    documented = openapi_document(make_settings())["components"]["schemas"]["Classification"]
+    sent = response_schema(("pricing", "other"))
+
+    assert issubclass(Answer, Classification)
+    assert documented == model_components(Classification)["Classification"]
+    assert list(sent["properties"]) == [*documented["properties"], "reply"]
+    for name, field in documented["properties"].items():
+        keywords = ("type", "description") if name == "category" else ("type", "enum", "description")
+        assert {k: sent["properties"][name].get(k) for k in keywords} == {k: field.get(k) for k in keywords}, name
+    assert sent["properties"]["category"]["enum"] == ["pricing", "other"]
