@@ -13,13 +13,13 @@ import socket
 
 import httpx
 
+from ..core.models import MAX_WEBHOOK_URL_CHARS
+from ..core.models import WEBHOOK_URL_HEADER as FIELD
 from ..core.ports import Resolver
 from ..errors import BlockedDestination, InputError, ResolutionFailed
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-FIELD = "X-Webhook-URL"
-MAX_URL_LENGTH = 2048
 # The request extension that asks GuardedTransport to check and pin a request's destination.
 GUARD_EXTENSION = "neiromatrius.guard"
 
@@ -151,8 +151,8 @@ class WebhookUrlGuard:
 
 def _parse_url(url: str) -> httpx.URL:
     """Parse with httpx, the parser that will send the request, so both read the URL alike."""
-    if len(url) > MAX_URL_LENGTH:
-        raise InputError(FIELD, f"{FIELD} must be at most {MAX_URL_LENGTH} characters")
+    if len(url) > MAX_WEBHOOK_URL_CHARS:
+        raise InputError(FIELD, f"{FIELD} must be at most {MAX_WEBHOOK_URL_CHARS} characters")
     if any(char.isspace() or not char.isprintable() for char in url):
         raise InputError(FIELD, f"{FIELD} must not contain whitespace or control characters")
     try:

@@ -7,7 +7,6 @@ Our loop retries what may succeed later and translates every ``openai`` exceptio
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
 import hmac
 import logging
@@ -15,6 +14,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Self, cast
 
 import httpx
@@ -29,9 +29,11 @@ from openai.types.shared_params import ResponseFormatJSONSchema
 
 from ..config import Settings
 from ..core.answer import parse_answer, response_schema
+from ..core.backoff import exponential
 from ..core.models import ClaimedMessage, ContextMessage, Triage, Usage
 from ..core.prompt import PROMPT_VERSION, bound_context, system_prompt
 from ..errors import ConfigError, ModelQuotaExceeded, ModelUnavailable, ResponderError, UnusableAnswer
+from .retry_after import parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +150,7 @@ class OpenAIResponder:
             retry_after = _retry_after(failure.response.headers)
             if retry_after is not None and 0 < retry_after <= MAX_RETRY_AFTER:
                 return retry_after
-        return min(INITIAL_BACKOFF * 2.0**retry, MAX_BACKOFF) * (1 - 0.25 * self._jitter())
+        return exponential(INITIAL_BACKOFF, MAX_BACKOFF, retry) * (1 - 0.25 * self._jitter())
 
     def _answer(self, message: ClaimedMessage, response: ChatCompletion, started: float) -> Triage:
         usage = Usage(
@@ -199,23 +201,16 @@ def _content(response: ChatCompletion) -> str:
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date); None when absent or malformed."""
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
+    """Seconds from OpenAI's ``retry-after-ms``, else the standard ``retry-after``; None when absent or malformed."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds is not None:
         try:
-            seconds = float(value) / divisor
+            seconds = float(milliseconds) / 1000.0
         except ValueError:
-            continue
-        return seconds if math.isfinite(seconds) else None
-    date = headers.get("retry-after")
-    if date is None:
-        return None
-    try:
-        return email.utils.parsedate_to_datetime(date).timestamp() - time.time()
-    except (TypeError, ValueError, OverflowError):
-        return None
+            seconds = math.nan
+        if math.isfinite(seconds):
+            return seconds
+    return parse_retry_after(headers.get("retry-after"), datetime.now(UTC))
 
 
 def _retryable(exc: openai.OpenAIError) -> openai.OpenAIError:

@@ -22,6 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
+from ..core.backoff import Backoff
 from ..core.ratelimit import BucketState, Decision, Limit, take
 from ..errors import CacheUnavailable
 
@@ -224,12 +225,9 @@ class FallbackRateLimiter:
 
     async def _recover(self) -> None:
         assert self.redis is not None
-        delay = self.first_retry
+        backoff = Backoff(self.first_retry, self.max_retry)
         while self._shared is False:
-            await asyncio.sleep(delay)  # backoff between probes, not synchronisation
-            try:
+            await asyncio.sleep(backoff.next())  # backoff between probes, not synchronisation
+            with contextlib.suppress(CacheUnavailable):
                 await self.redis.ping()
-            except CacheUnavailable:
-                delay = min(delay * 2, self.max_retry)
-            else:
                 self._found()

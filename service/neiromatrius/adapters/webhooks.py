@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -24,10 +22,10 @@ from ..config import Settings
 from ..core.models import DeliveryAttempt, DeliveryJob, DeliveryOutcome
 from ..errors import BlockedDestination, ConfigError
 from .netguard import GUARD_EXTENSION
+from .retry_after import parse_retry_after
 
 EVENT_TYPE = "message.replied"
 USER_AGENT = "Neiromatrius-Webhooks/1.0"
-_SECONDS = re.compile(r"\d+(\.\d+)?")
 
 
 def webhook_secret(settings: Settings) -> str:
@@ -55,22 +53,6 @@ def build_payload(job: DeliveryJob) -> bytes:
         },
     }
     return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """``Retry-After`` as seconds from ``now``: delta-seconds or an HTTP date; None for anything else."""
-    if value is None:
-        return None
-    text = value.strip()
-    if _SECONDS.fullmatch(text):
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def _utc_now() -> datetime:

@@ -13,6 +13,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from ..config import Settings
+from ..core.backoff import Backoff
+from ..core.models import WEBHOOK_URL_HEADER
 from ..core.ports import MessageIntake
 from ..errors import StoreError, StoreUnavailable
 from ..web.errors import EXCEPTION_HANDLERS
@@ -29,7 +31,7 @@ CORS_HEADERS = [
     "Content-Type",
     "Prefer",
     "Idempotency-Key",
-    "X-Webhook-URL",
+    WEBHOOK_URL_HEADER,
     "X-Platform",
     "X-Chat-ID",
 ]
@@ -91,7 +93,7 @@ async def wait_for_database(store: MessageIntake, within: float) -> None:
     """Ping until the database answers, backing off; raise ``StoreUnavailable`` after ``within`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
-    delay = FIRST_RETRY_SECONDS
+    backoff = Backoff(FIRST_RETRY_SECONDS, MAX_RETRY_SECONDS)
     while True:
         try:
             async with asyncio.timeout(max(deadline - loop.time(), FIRST_RETRY_SECONDS)):
@@ -102,6 +104,6 @@ async def wait_for_database(store: MessageIntake, within: float) -> None:
             if remaining <= 0:
                 logger.error("Database connection failed: no answer within %.0fs (%r)", within, exc)
                 raise StoreUnavailable(f"the database did not answer within {within:.0f}s") from exc
-            logger.warning("Database not answering yet (%r); retrying in %.1fs", exc, min(delay, remaining))
-            await asyncio.sleep(min(delay, remaining))
-            delay = min(delay * 2, MAX_RETRY_SECONDS)
+            pause = min(backoff.next(), remaining)
+            logger.warning("Database not answering yet (%r); retrying in %.1fs", exc, pause)
+            await asyncio.sleep(pause)

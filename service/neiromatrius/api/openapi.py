@@ -14,13 +14,13 @@ from pydantic import BaseModel
 
 from .. import __version__
 from ..config import Settings
+from ..core.models import MAX_WEBHOOK_URL_CHARS, WEBHOOK_URL_HEADER
 from ..web.auth import intake_key
 from .schemas import (
     CHAT_ID_PATTERN,
     IDEMPOTENCY_KEY_PATTERN,
     LINE_PATTERN,
     MAX_ID_CHARS,
-    MAX_URL_CHARS,
     PLATFORM_PATTERN,
     TEXT_PATTERN,
     URL_PATTERN,
@@ -117,9 +117,9 @@ def _schemas(settings: Settings) -> dict[str, Any]:
 def _parameters() -> dict[str, Any]:
     return {
         "WebhookUrl": _header(
-            "X-Webhook-URL",
+            WEBHOOK_URL_HEADER,
             "Where the reply is delivered (http or https, public address).",
-            {"type": "string", "format": "uri", "maxLength": MAX_URL_CHARS, "pattern": URL_PATTERN},
+            {"type": "string", "format": "uri", "maxLength": MAX_WEBHOOK_URL_CHARS, "pattern": URL_PATTERN},
             required=True,
         ),
         "Platform": _header(

@@ -16,16 +16,21 @@ from pydantic import BaseModel, Field, WithJsonSchema
 from starlette.datastructures import Headers
 
 from ..config import Settings
-from ..core.models import Classification, IncomingMessage, MessageState, MessageView
+from ..core.models import (
+    MAX_WEBHOOK_URL_CHARS,
+    WEBHOOK_URL_HEADER,
+    Classification,
+    IncomingMessage,
+    MessageState,
+    MessageView,
+)
 from ..errors import InputError, NotFound, UnsupportedMediaType
 from ..web.json_body import json_object
 
-WEBHOOK_URL = "X-Webhook-URL"
 PLATFORM = "X-Platform"
 CHAT_ID = "X-Chat-ID"
 IDEMPOTENCY_KEY = "Idempotency-Key"
 
-MAX_URL_CHARS = 2048
 MAX_ID_CHARS = 128
 URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[\x21-\x7E]+$"  # the URL guard checks the rest
 PLATFORM_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
@@ -80,7 +85,13 @@ class IntakeRequest:
 
 def parse_intake(headers: Headers, body: bytes, settings: Settings) -> IntakeRequest:
     """Check the headers, then the body; raise ``InputError`` naming the first thing at fault."""
-    webhook_url = _header(headers, WEBHOOK_URL, URL_PATTERN, MAX_URL_CHARS, "an http(s) URL of at most 2048 characters")
+    webhook_url = _header(
+        headers,
+        WEBHOOK_URL_HEADER,
+        URL_PATTERN,
+        MAX_WEBHOOK_URL_CHARS,
+        f"an http(s) URL of at most {MAX_WEBHOOK_URL_CHARS} characters",
+    )
     platform = _header(headers, PLATFORM, PLATFORM_PATTERN, 32, "1 to 32 letters, digits, '_' or '-'").lower()
     chat_id = _header(headers, CHAT_ID, CHAT_ID_PATTERN, MAX_ID_CHARS, "1 to 128 printable ASCII characters")
     keys = headers.getlist(IDEMPOTENCY_KEY)

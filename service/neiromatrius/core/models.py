@@ -25,6 +25,11 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+# Where a reply is delivered: the intake header, and the SSRF guard's name for it in errors.
+WEBHOOK_URL_HEADER = "X-Webhook-URL"
+MAX_WEBHOOK_URL_CHARS = 2048
+
+
 class IncomingMessage(Model):
     """A customer's message as accepted at the edge (already validated)."""
 

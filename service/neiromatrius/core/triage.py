@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ..errors import LeaseLost, ModelQuotaExceeded, ResponderError, StoreError, UnusableAnswer
+from .backoff import Backoff
 from .guard import ReplyGuard
 from .models import ClaimedMessage, MessageState, Triage, Usage
 from .ports import Responder, WorkQueue
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+STORE_FIRST_RETRY_SECONDS = 0.25
+STORE_MAX_RETRY_SECONDS = 4.0
 
 
 @dataclass(frozen=True)
@@ -96,16 +99,16 @@ class TriageService:
             task.cancel()  # a no-op once it is done; otherwise nobody waits for it any more
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
-        delay = 0.25
+        backoff = Backoff(STORE_FIRST_RETRY_SECONDS, STORE_MAX_RETRY_SECONDS)
         for attempt in range(self._policy.store_retries + 1):
             try:
                 return await call()
             except StoreError as exc:
                 if not exc.retryable or attempt == self._policy.store_retries:
                     raise
-                logger.warning("store unavailable (%s); retrying in %.2fs", exc.message, delay)
-                await self._sleep(delay)
-                delay = min(delay * 2, 4.0)
+                pause = backoff.next()
+                logger.warning("store unavailable (%s); retrying in %.2fs", exc.message, pause)
+                await self._sleep(pause)
         raise AssertionError("unreachable")
 
 

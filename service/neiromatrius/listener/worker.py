@@ -15,6 +15,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 
+from ..core.backoff import Backoff
 from ..core.delivery import DeliveryService
 from ..core.models import ClaimedMessage
 from ..core.ports import Feed, WorkQueue
@@ -24,6 +25,7 @@ from ..errors import StoreError
 logger = logging.getLogger(__name__)
 
 
+FIRST_BACKOFF_SECONDS = 0.2  # after a failed claim or delivery round; doubling up to the sweep interval
 FeedFactory = Callable[[Callable[[str], None], Callable[[], None]], Feed]
 
 
@@ -123,7 +125,7 @@ class Listener:
             self._sweep()
 
     async def _consume(self) -> None:
-        backoff = Backoff(self._policy.sweep_interval)
+        backoff = Backoff(FIRST_BACKOFF_SECONDS, self._policy.sweep_interval)
         while await self._work.wait() and not self._stopping.is_set():
             while not self._stopping.is_set():
                 try:
@@ -131,8 +133,9 @@ class Listener:
                         self.worker, 1, self._policy.lease_seconds, self._policy.max_attempts
                     )
                 except StoreError as exc:
-                    logger.warning("listener: claim failed (%s); backing off %.1fs", exc.message, backoff.delay)
-                    await backoff.wait()
+                    pause = backoff.next()
+                    logger.warning("listener: claim failed (%s); backing off %.1fs", exc.message, pause)
+                    await asyncio.sleep(pause)
                     self._work.poke()  # try again, even if no new hint comes
                     break
                 backoff.reset()
@@ -153,17 +156,17 @@ class Listener:
         self._deliveries.poke()
 
     async def _deliver(self) -> None:
-        backoff = Backoff(self._policy.sweep_interval)
+        backoff = Backoff(FIRST_BACKOFF_SECONDS, self._policy.sweep_interval)
         while await self._deliveries.wait(self._policy.delivery_poll) and not self._stopping.is_set():
             try:
                 await self._delivery.start_rounds(self.worker)
                 backoff.reset()
             except StoreError as exc:
                 logger.warning("listener: delivery bookkeeping failed (%s); backing off", exc.message)
-                await backoff.wait()
+                await asyncio.sleep(backoff.next())
             except Exception:
                 logger.exception("listener: delivery loop error")
-                await backoff.wait()
+                await asyncio.sleep(backoff.next())
 
     async def _shutdown(self, consumers: list[asyncio.Task[None]], helpers: list[asyncio.Task[None]]) -> None:
         logger.info("listener %s: stopping; %d message(s) in flight", self.worker, len(self._inflight))
@@ -183,17 +186,3 @@ class Listener:
                 await self._store.release(message_id, self.worker)
                 logger.info("message %s: lease released for another worker", message_id)
         self._inflight.clear()
-
-
-class Backoff:
-    def __init__(self, ceiling: float, start: float = 0.2) -> None:
-        self._start = start
-        self._ceiling = ceiling
-        self.delay = start
-
-    def reset(self) -> None:
-        self.delay = self._start
-
-    async def wait(self) -> None:
-        await asyncio.sleep(self.delay)
-        self.delay = min(self.delay * 2, self._ceiling)

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import Settings
+from ..core.backoff import Backoff
 from ..core.ports import MessageIntake
 from ..errors import InputError, PollingConflict, StoreError, TelegramError
 from .bot_api import TelegramBotApi
@@ -69,7 +70,7 @@ class Poller:
         self._stopping.set()
 
     async def run(self) -> None:
-        backoff = FIRST_BACKOFF_SECONDS
+        backoff = Backoff(FIRST_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS)
         while not self._stopping.is_set():
             try:
                 updates = await self._next_updates()
@@ -77,15 +78,15 @@ class Poller:
                     return
                 for update in updates:
                     await self._store_update(update)
-                backoff = FIRST_BACKOFF_SECONDS
+                backoff.reset()
             except (TelegramError, StoreError) as exc:
                 if isinstance(exc, TelegramError) and exc.status == 409:
                     raise PollingConflict(exc.message) from None
                 if not exc.retryable:
                     raise
-                logger.warning("telegram poll: %s; retrying in %.0fs", exc.message, backoff)
-                await self._pause(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                pause = backoff.next()
+                logger.warning("telegram poll: %s; retrying in %.0fs", exc.message, pause)
+                await self._pause(pause)
 
     async def _next_updates(self) -> list[dict[str, Any]] | None:
         """The next batch, or None when stopped while waiting for it."""
