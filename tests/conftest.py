@@ -24,6 +24,7 @@ import pytest
 from neiromatrius.devstack.process import DevstackProcess
 from tests.support.http_receiver import Receiver, Reply
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import blocking_eventually
 
 SQL_DIR = Path(__file__).parent / "integration" / "devstack" / "sql"
 
@@ -101,13 +102,15 @@ async def _apply_sql(database_url: str, files: list[Path]) -> list[str]:
 def _wait_until_exposed(stack: Stack, tables: list[str], bound: float = 15.0) -> None:
     """PostgREST reloads its schema cache asynchronously after DDL: wait until it serves every table."""
     headers = {"apikey": stack.service_key, "Authorization": f"Bearer {stack.service_key}"}
-    deadline = time.monotonic() + bound
     with httpx.Client(base_url=f"{stack.url}/rest/v1", headers=headers, timeout=5) as client:
-        for table in tables:
-            while client.get(f"/{table}", params={"limit": "0"}).status_code == 404:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the REST API never exposed table {table!r}")
-                time.sleep(0.05)
+
+        def exposed() -> bool:
+            return all(client.get(f"/{table}", params={"limit": "0"}).status_code != 404 for table in tables)
+
+        try:
+            blocking_eventually(exposed, bound)
+        except TimeoutError:
+            raise RuntimeError(f"the REST API never exposed every one of {tables!r}") from None
 
 
 @pytest.fixture(scope="session")

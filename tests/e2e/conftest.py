@@ -9,11 +9,9 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -26,6 +24,7 @@ from neiromatrius.devstack.process import free_port
 from neiromatrius.listener.worker import Listener
 from tests.conftest import Stack
 from tests.integration.pipeline.conftest import pipeline_settings
+from tests.support.waiting import blocking_eventually
 
 SECRET_KEY = "e2e-secret-key-" + "k" * 32
 READY_BOUND = 60.0
@@ -149,18 +148,20 @@ async def send(http: httpx.AsyncClient, api_url: str, client_id: str, chat: str,
 
 
 def wait_until_healthy(url: str, service: ServiceProcess, bound: float = READY_BOUND) -> None:
-    deadline = time.monotonic() + bound
     with httpx.Client(timeout=2) as client:
-        while time.monotonic() < deadline:
+
+        def healthy() -> bool:
             if service.process.poll() is not None:
                 raise RuntimeError(f"the API exited ({service.process.returncode}):\n{service.output()}")
             try:
-                if client.get(f"{url}/health").status_code == 200:
-                    return
+                return client.get(f"{url}/health").status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-    raise TimeoutError(f"the API was not healthy within {bound}s:\n{service.output()}")
+                return False
+
+        try:
+            blocking_eventually(healthy, bound, every=0.1)
+        except TimeoutError:
+            raise TimeoutError(f"the API was not healthy within {bound}s:\n{service.output()}") from None
 
 
 @pytest.fixture
@@ -201,12 +202,3 @@ async def clean_clients(db: asyncpg.Connection) -> AsyncIterator[list[str]]:
     ids: list[str] = []
     yield ids
     await db.execute("delete from public.clients where id = any($1::text[])", ids)
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], bound: float = 20.0, every: float = 0.05) -> Any:
-    """Wait, with a bound, until ``check()`` returns something truthy; return it."""
-    async with asyncio.timeout(bound):
-        while True:  # the database has no event to wait on: poll it, briefly, with a bound
-            if result := await check():
-                return result
-            await asyncio.sleep(every)

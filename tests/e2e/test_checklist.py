@@ -21,9 +21,10 @@ from supabase import AsyncClient, AsyncClientOptions, acreate_client
 from neiromatrius.adapters.webhooks import webhook_secret
 from neiromatrius.config import Settings
 from tests.conftest import Stack
-from tests.e2e.conftest import eventually, running_listener
+from tests.e2e.conftest import running_listener
 from tests.support import openai_mock
 from tests.support.http_receiver import Receiver
+from tests.support.waiting import eventually
 
 CHECKLIST_CONTENT = "Привет! Тестовое сообщение"
 BOUND = 15.0

@@ -16,8 +16,9 @@ import httpx
 import pytest
 
 from tests.conftest import MakeReceiver, Stack
-from tests.e2e.conftest import StartService, eventually, listener_env, send, start_listener
+from tests.e2e.conftest import StartService, listener_env, send, start_listener
 from tests.support.http_receiver import Receiver, Reply
+from tests.support.waiting import eventually
 
 CONVERSATIONS = 30
 PER_CONVERSATION = 10

@@ -17,9 +17,10 @@ from standardwebhooks import Webhook
 
 from neiromatrius.adapters.webhooks import webhook_secret
 from neiromatrius.config import Settings
-from tests.e2e.conftest import eventually, running_listener
+from tests.e2e.conftest import running_listener
 from tests.support import openai_mock
 from tests.support.http_receiver import Receiver, Reply
+from tests.support.waiting import eventually
 
 BOUND = 15.0
 StartApi = Callable[..., tuple[str, Any]]

@@ -18,7 +18,8 @@ import pytest
 from neiromatrius.devstack.postgres import EmbeddedPostgres
 from neiromatrius.devstack.process import DevstackProcess
 from tests.conftest import Stack
-from tests.e2e.conftest import ServiceProcess, eventually, service_env
+from tests.e2e.conftest import ServiceProcess, service_env
+from tests.support.waiting import eventually
 
 Api = Callable[..., tuple[str, ServiceProcess]]
 

@@ -16,9 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from neiromatrius.devstack.process import free_port
 from tests.conftest import Stack
-from tests.e2e.conftest import StartService, eventually, service_env
+from tests.e2e.conftest import StartService, service_env
 from tests.support import openai_mock
 from tests.support.http_receiver import Receiver, Reply
+from tests.support.waiting import eventually
 
 StartApi = Callable[..., tuple[str, Any]]
 MakeReceiver = Callable[..., Any]

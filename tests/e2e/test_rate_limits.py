@@ -11,8 +11,9 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.conftest import ServiceProcess, eventually
+from tests.e2e.conftest import ServiceProcess
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import eventually
 
 Api = Callable[..., tuple[str, ServiceProcess]]
 

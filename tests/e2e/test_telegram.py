@@ -18,8 +18,9 @@ import respx
 from pydantic import SecretStr
 
 from neiromatrius.config import Settings
-from tests.e2e.conftest import eventually, running_listener
+from tests.e2e.conftest import running_listener
 from tests.support import openai_mock
+from tests.support.waiting import eventually
 
 BOUND = 20.0
 TOKEN = "424242:" + "T" * 35

@@ -4,7 +4,7 @@ atomically under concurrency, idle keys expire, and the fallback rides out a kil
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from redis.asyncio import Redis
@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from neiromatrius.adapters.rate_limiters import KEY_PREFIX, FallbackRateLimiter, MemoryRateLimiter, RedisRateLimiter
 from neiromatrius.core.ratelimit import Bucket, Decision, IntakeLimits, Limit
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import eventually
 
 BOUND = 10.0  # seconds a test waits for what should happen at once
 
@@ -95,14 +96,6 @@ async def test_bucket_keys_expire_once_they_would_be_full_and_carry_the_servers_
     seconds, micros = await redis.time()
     updated = float(await redis.hget(keys[0], "updated") or "nan")
     assert seconds + micros / 1e6 - 5 < updated <= seconds + micros / 1e6
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], bound: float = BOUND) -> None:
-    async with asyncio.timeout(bound):
-        while True:  # the recovery probe has no event to offer: poll it, with a bound
-            if await check():
-                return
-            await asyncio.sleep(0.05)
 
 
 async def test_a_killed_redis_falls_back_to_memory_and_comes_back_after_a_restart(

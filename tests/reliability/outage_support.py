@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from neiromatrius.devstack.process import DevstackProcess, free_port
 from tests.conftest import Stack
-from tests.e2e.conftest import ServiceProcess, eventually, service_env, wait_until_healthy
+from tests.e2e.conftest import ServiceProcess, service_env, wait_until_healthy
 
 OLDEST_PENDING = "neiromatrius_oldest_pending_message_age_seconds"
 QUEUE_STATS_UP = "neiromatrius_queue_stats_up"
@@ -76,15 +76,6 @@ class Services:
     def stop(self) -> None:
         for service in reversed(self.started):
             service.stop()
-
-
-async def until(condition: Callable[[], bool], bound: float) -> None:
-    """Wait, with a bound, until ``condition()`` (something this process sees, e.g. the proxy's counts) holds."""
-
-    async def check() -> bool:
-        return condition()
-
-    await eventually(check, bound)
 
 
 async def fetch(stack: Stack, query: str, *args: Any) -> list[asyncpg.Record]:

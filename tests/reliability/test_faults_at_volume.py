@@ -18,10 +18,11 @@ from standardwebhooks import Webhook
 from neiromatrius.adapters.webhooks import webhook_secret
 from neiromatrius.config import Settings
 from tests.conftest import MakeReceiver, Stack
-from tests.e2e.conftest import StartService, eventually, listener_env, send
+from tests.e2e.conftest import StartService, listener_env, send
 from tests.reliability.conftest import MakeOpenAI
 from tests.support.fake_openai import answer, failure
 from tests.support.http_receiver import Reply
+from tests.support.waiting import eventually
 
 LISTENERS = 2
 HEALTHY_CONVERSATIONS = 20

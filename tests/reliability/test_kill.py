@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 import uuid
 from typing import Any
 
@@ -25,9 +24,10 @@ from standardwebhooks import Webhook
 from neiromatrius.adapters.webhooks import webhook_secret
 from neiromatrius.config import Settings
 from tests.conftest import MakeReceiver, Stack
-from tests.e2e.conftest import StartService, eventually, listener_env, send, start_listener
+from tests.e2e.conftest import StartService, listener_env, send, start_listener
 from tests.reliability.conftest import REPO_ROOT, MakeOpenAI
 from tests.reliability.fault_listener import STAGES
+from tests.support.waiting import eventually
 
 LEASE_SECONDS = 3.0
 SWEEP_SECONDS = 0.5
@@ -108,29 +108,26 @@ async def test_a_listener_killed_at_each_step_leaves_the_message_answered_and_de
         message_id = uuid.UUID(await send(http, api_url, client_id, "chat-1", content, hook.url()))
 
     assert await asyncio.to_thread(doomed.process.wait, 60) == -signal.SIGKILL
-    killed_at = time.monotonic()
     assert f"fault_listener: SIGKILL {stage}" in doomed.output()
     left = await snapshot(db, message_id)
     state, replies, delivery_state, calls, webhooks = LEFT_BEHIND[stage]
     assert (left["state"], left["replies"], left["delivery_state"]) == (state, replies, delivery_state)
     assert (len(model.calls_for(content)), len(hook.requests), left["recorded"] or 0) == (calls, webhooks, 0)
 
-    started = time.monotonic()
     start_listener(start_service, env(stack, model.base_url))
-    startup = time.monotonic() - started
-    # The takeover waits for the dead listener's lease (the message's, or the delivery's) and one sweep or poll.
+    # The takeover waits for the dead listener's lease (the message's, or the delivery's) and one sweep or poll:
+    # the bounded wait below fails the test if it takes longer. Counted from the new listener's start, so a
+    # slow start-up on a loaded machine is not charged to the takeover.
     lease, poll = (DELIVERY_LEASE_SECONDS, DELIVERY_POLL_SECONDS) if stage == "during_delivery" else (
         LEASE_SECONDS, SWEEP_SECONDS
     )  # fmt: skip
-    bound = lease + poll + startup + SLACK
+    bound = lease + poll + SLACK
 
     async def done() -> dict[str, Any] | None:
         row = await snapshot(db, message_id)
         return row if row["delivery_state"] == "delivered" else None
 
     final = await eventually(done, bound, every=0.1)
-    recovered_in = time.monotonic() - killed_at
-    assert recovered_in <= bound
 
     # One answer, stored once, delivered; nobody took the message or the delivery before the dead lease ran out.
     assert (final["state"], final["lease_owner"]) == ("answered", None)

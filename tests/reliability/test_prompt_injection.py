@@ -30,7 +30,7 @@ from standardwebhooks import Webhook
 from neiromatrius.adapters.webhooks import webhook_secret
 from neiromatrius.config import Settings
 from tests.conftest import MakeReceiver
-from tests.e2e.conftest import eventually, running_listener
+from tests.e2e.conftest import running_listener
 from tests.reliability.injection_corpus import (
     ATTACKS,
     VICTIM_ADDRESS,
@@ -43,6 +43,7 @@ from tests.reliability.injection_corpus import (
 from tests.reliability.obedient_model import ObedientModel
 from tests.support import openai_mock
 from tests.support.http_receiver import Receiver
+from tests.support.waiting import eventually
 
 BOUND = 60.0
 TOKEN = "515151:" + "I" * 35

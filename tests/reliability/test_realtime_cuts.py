@@ -17,7 +17,7 @@ import pytest
 
 from neiromatrius.devstack.process import DevstackProcess
 from tests.conftest import MakeReceiver, Stack
-from tests.e2e.conftest import ServiceProcess, eventually
+from tests.e2e.conftest import ServiceProcess
 from tests.reliability.outage_support import (
     OLDEST_PENDING,
     Services,
@@ -28,10 +28,10 @@ from tests.reliability.outage_support import (
     gauges,
     private_stack,
     states,
-    until,
 )
 from tests.reliability.tcp_proxy import TcpProxy
 from tests.support.http_receiver import Receiver
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.local_only
 
@@ -71,7 +71,7 @@ async def rig(cut_stack: tuple[Stack, DevstackProcess], tmp_path: Path, receiver
         metrics_url, listener = await services.listener(
             dataclasses.replace(stack, url=proxy.url), SWEEP_INTERVAL_SECONDS=str(SWEEP_INTERVAL)
         )
-        await until(lambda: proxy.counts.subscriptions >= 1, BOUND)
+        await eventually(lambda: proxy.counts.subscriptions >= 1, BOUND)
         yield Rig(stack, proxy, api_url, metrics_url, listener, await receiver(), f"cuts-{uuid.uuid4().hex[:10]}")
     finally:
         await asyncio.to_thread(services.stop)
@@ -83,7 +83,7 @@ async def events_reach_the_listener(rig: Rig, http: httpx.AsyncClient) -> None:
     [first] = await accepted(http, rig.api_url, rig.client_id, rig.hook.url(), 1)
     await eventually(lambda: all_finished(rig.stack, [first]), BOUND)
     # The sweep may answer it first; the event still has to cross (a loaded machine decodes the WAL late).
-    await until(lambda: rig.proxy.counts.events_forwarded >= 1, 3 * BOUND)
+    await eventually(lambda: rig.proxy.counts.events_forwarded >= 1, 3 * BOUND)
 
 
 async def test_a_realtime_cut_while_messages_arrive_is_caught_up_by_the_sweep_after_restore(rig: Rig) -> None:
@@ -97,18 +97,16 @@ async def test_a_realtime_cut_while_messages_arrive_is_caught_up_by_the_sweep_af
         ids = await accepted(http, rig.api_url, rig.client_id, rig.hook.url(), MESSAGES)
         # The listener notices: it tries to reconnect its websocket (twice: realtime-py backs off) and to
         # claim, and is refused every time.
-        await until(lambda: proxy.counts.refused_websocket >= 2 and proxy.counts.refused_http >= 1, BOUND)
+        await eventually(lambda: proxy.counts.refused_websocket >= 2 and proxy.counts.refused_http >= 1, BOUND)
         held_back = await states(rig.stack, ids)
         proxy.refusing = False
-        restored = time.monotonic()
 
+        # Caught up within a sweep (and a busy machine's batch): the bounded wait fails the test otherwise.
         await eventually(lambda: all_finished(rig.stack, ids), SWEEP_INTERVAL + BOUND, every=0.1)
-        caught_up_after = time.monotonic() - restored
-        await until(lambda: proxy.counts.subscriptions > subscribed, BOUND)  # and it subscribes again
+        await eventually(lambda: proxy.counts.subscriptions > subscribed, BOUND)  # and it subscribes again
         scrape = await eventually(lambda: caught_up(http, rig.metrics_url), BOUND, every=0.2)
 
     assert set(held_back.values()) == {"pending"}, held_back  # nothing got through while cut
-    assert caught_up_after < SWEEP_INTERVAL + BOUND
     assert set((await states(rig.stack, ids)).values()) == {"answered"}
     await assert_answered_once(rig.stack, ids)
     assert scrape[OLDEST_PENDING] == 0
@@ -125,16 +123,16 @@ async def test_a_cut_longer_than_realtime_pys_retries_ends_with_the_listener_sub
         proxy.cut()
         cut_at = time.monotonic()
         # realtime-py tries 5 times over about 15 s, then gives up for good: refuse for longer than that.
-        await until(lambda: time.monotonic() - cut_at > REALTIME_PY_GIVES_UP, REALTIME_PY_GIVES_UP + BOUND)
+        await eventually(lambda: time.monotonic() - cut_at > REALTIME_PY_GIVES_UP, REALTIME_PY_GIVES_UP + BOUND)
         ids = await accepted(http, rig.api_url, rig.client_id, rig.hook.url(), MESSAGES)
         proxy.refusing = False
 
-        await until(lambda: proxy.counts.subscriptions > subscribed, SWEEP_INTERVAL + BOUND)
+        await eventually(lambda: proxy.counts.subscriptions > subscribed, SWEEP_INTERVAL + BOUND)
         await eventually(lambda: all_finished(rig.stack, ids), SWEEP_INTERVAL + BOUND, every=0.1)
         events = proxy.counts.events_forwarded
         [after] = await accepted(http, rig.api_url, rig.client_id, rig.hook.url(), 1)
         await eventually(lambda: all_finished(rig.stack, [after]), SWEEP_INTERVAL + BOUND, every=0.1)
-        await until(lambda: proxy.counts.events_forwarded > events, BOUND)  # events flow to it again
+        await eventually(lambda: proxy.counts.events_forwarded > events, BOUND)  # events flow to it again
         scrape = await eventually(lambda: caught_up(http, rig.metrics_url), BOUND, every=0.2)
 
     await assert_answered_once(rig.stack, [*ids, after])
@@ -152,11 +150,10 @@ async def test_a_rejoin_without_events_still_gets_every_message_answered_by_the_
         subscribed = proxy.counts.subscriptions
         proxy.cut()
         # The listener reconnects and Realtime confirms the subscription: it believes all is well.
-        await until(lambda: proxy.counts.subscriptions > subscribed, BOUND)
+        await eventually(lambda: proxy.counts.subscriptions > subscribed, BOUND)
         dropped = proxy.counts.events_dropped
 
         ids = await accepted(http, rig.api_url, rig.client_id, rig.hook.url(), MESSAGES)
-        posted = time.monotonic()
         oldest: list[float] = []
 
         async def answered() -> bool:
@@ -164,13 +161,12 @@ async def test_a_rejoin_without_events_still_gets_every_message_answered_by_the_
             return await all_finished(rig.stack, ids)
 
         await eventually(answered, SWEEP_INTERVAL + BOUND, every=0.2)
-        answered_after = time.monotonic() - posted
         scrape = await eventually(lambda: caught_up(http, rig.metrics_url), BOUND, every=0.2)
 
     # The server did send an event for each message; none reached the listener: the sweep found them.
     assert proxy.counts.events_dropped - dropped >= MESSAGES
     assert proxy.counts.events_forwarded == forwarded
-    assert answered_after < SWEEP_INTERVAL + BOUND
+    # No message waited longer than a sweep (and a busy machine's batch), as the database itself counts it.
     assert max(oldest) < SWEEP_INTERVAL + BOUND, oldest
     assert set((await states(rig.stack, ids)).values()) == {"answered"}
     await assert_answered_once(rig.stack, ids)

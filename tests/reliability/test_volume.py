@@ -11,7 +11,8 @@ import asyncpg
 import httpx
 
 from tests.conftest import MakeReceiver, Stack
-from tests.e2e.conftest import StartService, eventually, listener_env, send
+from tests.e2e.conftest import StartService, listener_env, send
+from tests.support.waiting import eventually
 
 LISTENERS = 4
 CONVERSATIONS = 100

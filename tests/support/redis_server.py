@@ -7,10 +7,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from neiromatrius.devstack.process import free_port
+from tests.support.waiting import blocking_eventually
 
 READY_BOUND = 10.0
 
@@ -63,16 +63,17 @@ class RedisServer:
                 self.kill()
 
     def _wait_for_pong(self) -> None:
-        deadline = time.monotonic() + READY_BOUND
-        while time.monotonic() < deadline:  # a starting server has no event to wait on: poll it, with a bound
+        def answers() -> bool:  # a starting server has no event to wait on: poll it, with a bound
             assert self.process is not None
             if self.process.poll() is not None:
                 log = (self.workdir / "redis.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"redis-server exited ({self.process.returncode}):\n{log}")
-            if _pong(self.port):
-                return
-            time.sleep(0.02)
-        raise TimeoutError(f"redis-server did not answer PING within {READY_BOUND}s")
+            return _pong(self.port)
+
+        try:
+            blocking_eventually(answers, READY_BOUND, every=0.02)
+        except TimeoutError:
+            raise TimeoutError(f"redis-server did not answer PING within {READY_BOUND}s") from None
 
 
 def _pong(port: int) -> bool:

@@ -106,14 +106,21 @@ def test_only_a_retry_gets_a_next_try(outcome: DeliveryOutcome) -> None:
     assert next_attempt_at(attempt(outcome, 200, retry_after=60), 1, SCHEDULE, NOW, random.Random(1)) is None
 
 
-# DeliveryService.run_once
+# DeliveryService.start_rounds
+
+
+async def deliver_due(delivery: DeliveryService, worker: str) -> int:
+    """What the listener does on a wake-up (``start_rounds``), then wait until every attempt is recorded."""
+    claimed = await delivery.start_rounds(worker)
+    await delivery.aclose(within=BOUND)  # the attempts run on their own; let them finish
+    return claimed
 
 
 async def test_a_failed_attempt_is_recorded_with_its_next_try() -> None:
     store = FakeDeliveryLog(due=[job("r1", attempt=2)])
     deliverer = FakeDeliverer({"r1": attempt(DeliveryOutcome.RETRY, 503)})
 
-    handled = await service(store, deliverer).run_once("worker-a")
+    handled = await deliver_due(service(store, deliverer), "worker-a")
 
     assert handled == 1
     assert store.claims == [("worker-a", 10, 30.0)]
@@ -129,7 +136,7 @@ async def test_the_receivers_retry_after_sets_the_next_try() -> None:
     store = FakeDeliveryLog(due=[job("r1", attempt=1)])
     deliverer = FakeDeliverer({"r1": attempt(DeliveryOutcome.RETRY, 429, retry_after=600)})
 
-    await service(store, deliverer).run_once("w")
+    await deliver_due(service(store, deliverer), "w")
 
     assert store.recorded[0].next_attempt_at == NOW + timedelta(seconds=600)
 
@@ -138,7 +145,7 @@ async def test_a_retry_after_the_last_scheduled_attempt_is_recorded_as_failed_fo
     store = FakeDeliveryLog(due=[job("r1", attempt=len(SCHEDULE) + 1)])
     deliverer = FakeDeliverer({"r1": attempt(DeliveryOutcome.RETRY, 500)})
 
-    await service(store, deliverer).run_once("w")
+    await deliver_due(service(store, deliverer), "w")
 
     [entry] = store.recorded
     assert entry.attempt.outcome is DeliveryOutcome.FAILED
@@ -151,7 +158,7 @@ async def test_gone_stops_delivery_with_no_next_try() -> None:
     store = FakeDeliveryLog(due=[job("r1", attempt=1)])
     deliverer = FakeDeliverer({"r1": attempt(DeliveryOutcome.STOPPED, 410, retry_after=60)})
 
-    await service(store, deliverer).run_once("w")
+    await deliver_due(service(store, deliverer), "w")
 
     [entry] = store.recorded
     assert entry.attempt.outcome is DeliveryOutcome.STOPPED
@@ -168,7 +175,7 @@ async def test_delivered_and_blocked_attempts_get_no_next_try() -> None:
         }
     )
 
-    assert await service(store, deliverer).run_once("w") == 2
+    assert await deliver_due(service(store, deliverer), "w") == 2
 
     recorded = store.by_reply()
     assert recorded["ok"].attempt.outcome is DeliveryOutcome.DELIVERED
@@ -180,7 +187,7 @@ async def test_delivered_and_blocked_attempts_get_no_next_try() -> None:
 async def test_nothing_due_handles_nothing() -> None:
     store = FakeDeliveryLog()
 
-    assert await service(store, FakeDeliverer({})).run_once("w") == 0
+    assert await deliver_due(service(store, FakeDeliverer({})), "w") == 0
     assert store.recorded == []
 
 
@@ -209,7 +216,7 @@ async def test_a_slow_endpoint_does_not_hold_up_the_others() -> None:
     release_slow = deliverer.held["slow"] = asyncio.Event()
     two_recorded = store.when_recorded(2)
 
-    round_ = asyncio.create_task(service(store, deliverer).run_once("w"))
+    round_ = asyncio.create_task(deliver_due(service(store, deliverer), "w"))
     await asyncio.wait_for(two_recorded.wait(), BOUND)
 
     assert {entry.job.reply_id for entry in store.recorded} == {"fast-1", "fast-2"}
@@ -252,7 +259,7 @@ async def test_start_round_claims_no_more_than_its_free_slots() -> None:
     for i in range(5):
         deliverer.held[f"r{i}"] = asyncio.Event()
     delivery = DeliveryService(
-        store,  # type: ignore[arg-type]
+        store,
         deliverer,
         schedule=SCHEDULE,
         lease_seconds=30.0,
@@ -273,7 +280,7 @@ async def test_closing_with_a_grace_lets_an_attempt_on_the_wire_finish_and_recor
     deliverer = FakeDeliverer({"r0": attempt(DeliveryOutcome.DELIVERED, 200, reply_id="r0")})
     deliverer.held["r0"] = asyncio.Event()
     delivery = DeliveryService(
-        store,  # type: ignore[arg-type]
+        store,
         deliverer,
         schedule=SCHEDULE,
         lease_seconds=30.0,
@@ -293,7 +300,7 @@ async def test_a_store_failure_for_one_reply_does_not_stop_the_others() -> None:
         {"a": attempt(DeliveryOutcome.DELIVERED, 200, reply_id="a"), "b": attempt(DeliveryOutcome.DELIVERED, 200)}
     )
 
-    assert await service(store, deliverer).run_once("w") == 2
+    assert await deliver_due(service(store, deliverer), "w") == 2
 
     assert [entry.job.reply_id for entry in store.recorded] == ["b"]
 
@@ -303,7 +310,7 @@ async def test_one_summary_line_per_attempt_without_the_url(caplog: pytest.LogCa
     deliverer = FakeDeliverer({"r1": attempt(DeliveryOutcome.RETRY, 503)})
 
     with caplog.at_level("INFO", logger="neiromatrius.core.delivery"):
-        await service(store, deliverer).run_once("w")
+        await deliver_due(service(store, deliverer), "w")
 
     [line] = [record.getMessage() for record in caplog.records if record.name == "neiromatrius.core.delivery"]
     assert "reply=r1" in line

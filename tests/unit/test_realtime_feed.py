@@ -48,10 +48,27 @@ class FakeSocket:
     """realtime-py's client: connected, or given up, in which case ``connect()`` fails ``failures`` times first."""
 
     def __init__(self) -> None:
-        self.is_connected = True
+        self._connected = True
         self.failures = 0
         self.attempts = 0
+        self.checks = 0  # how often the watchdog looked at the socket
+        self._when_checked: dict[int, asyncio.Event] = {}
         self.on_connect: Callable[[], None] = lambda: None
+
+    @property
+    def is_connected(self) -> bool:
+        self.checks += 1
+        if (event := self._when_checked.get(self.checks)) is not None:
+            event.set()
+        return self._connected
+
+    @is_connected.setter
+    def is_connected(self, connected: bool) -> None:
+        self._connected = connected
+
+    def when_checked(self, times: int) -> asyncio.Event:
+        """Set once the socket has been looked at ``times`` times."""
+        return self._when_checked.setdefault(times, asyncio.Event())
 
     async def connect(self) -> None:
         self.attempts += 1
@@ -152,9 +169,11 @@ async def test_an_inbox_whose_first_join_failed_subscribes_once_realtime_answers
 async def test_a_connected_inbox_never_reconnects_and_stops_watching_when_stopped() -> None:
     client = FakeClient()
     feed = InboxFeed(client, lambda _: None, lambda: None, reconnect_every=0.01)  # type: ignore[arg-type]
+    tasks_before = asyncio.all_tasks()
     assert await feed.start(within=1)
-    await asyncio.sleep(0.05)  # several watchdog turns, on purpose: nothing may happen in them
+    # Several watchdog turns, on purpose: nothing may happen in them.
+    await asyncio.wait_for(client.realtime.when_checked(client.realtime.checks + 3).wait(), 5)
     await feed.stop()
 
     assert client.realtime.attempts == 0
-    assert feed._subscription._watchdog is None
+    assert asyncio.all_tasks() == tasks_before  # stopped: the watchdog is gone with the feed

@@ -93,7 +93,7 @@ class DeliveryService:
 
     async def start_round(self, worker: str) -> int:
         """Claim due replies for the free slots and start attempting each on its own; return how many were claimed."""
-        free = min(self._batch_limit, self._max_in_flight - len(self._in_flight))
+        free = self._free_slots()
         if free <= 0:
             return 0
         jobs = await self._store.claim_deliveries(worker, free, self._lease_seconds)
@@ -117,27 +117,21 @@ class DeliveryService:
             task.cancel()
         await asyncio.gather(*self._in_flight, return_exceptions=True)
 
-    async def run_once(self, worker: str) -> int:
-        """Claim due replies, attempt each, record the outcomes; return how many were claimed."""
-        jobs = await self._store.claim_deliveries(worker, self._batch_limit, self._lease_seconds)
-        results = await asyncio.gather(*(self._handle(job, worker) for job in jobs), return_exceptions=True)
-        bugs = [result for result in results if isinstance(result, BaseException)]
-        if bugs:
-            # Siblings were allowed to finish and record first; now let the supervisor see the bug.
-            raise bugs[0]
-        return len(jobs)
-
     async def start_rounds(self, worker: str) -> int:
         """Start rounds until one claims less than it asked for (nothing more was due) or no slot is
         free; return how many were claimed. A short round already saw the queue empty: asking again would
         cost one more round trip per wake-up."""
         total = 0
         while True:
-            free = min(self._batch_limit, self._max_in_flight - len(self._in_flight))
-            claimed = await self.start_round(worker) if free > 0 else 0
+            free = self._free_slots()
+            claimed = await self.start_round(worker)
             total += claimed
             if claimed < free or free <= 0:
                 return total
+
+    def _free_slots(self) -> int:
+        """How many replies one round may claim: a batch, or fewer when the attempts in flight fill the slots."""
+        return min(self._batch_limit, self._max_in_flight - len(self._in_flight))
 
     async def _handle(self, job: DeliveryJob, worker: str) -> None:
         try:
