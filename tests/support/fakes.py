@@ -286,20 +286,27 @@ class FakeResponder:
 
 
 class FakeDeliverer:
-    """Answers each reply id with a scripted attempt; ids listed in ``held`` wait for their event."""
+    """Answers each reply id with a scripted attempt (or ``default``); ids listed in ``held`` wait for their
+    event. Records every job it was given."""
 
-    def __init__(self, outcomes: dict[str, DeliveryAttempt]) -> None:
+    def __init__(self, outcomes: dict[str, DeliveryAttempt], default: DeliveryAttempt | None = None) -> None:
         self.outcomes = outcomes
+        self.default = default
         self.held: dict[str, asyncio.Event] = {}
         self.started: dict[str, asyncio.Event] = {}
+        self.jobs: list[DeliveryJob] = []
         self.delivered: list[str] = []
 
     async def deliver(self, job: DeliveryJob) -> DeliveryAttempt:
+        self.jobs.append(job)
         self.started.setdefault(job.reply_id, asyncio.Event()).set()
         if job.reply_id in self.held:
             await self.held[job.reply_id].wait()
         self.delivered.append(job.reply_id)
-        return self.outcomes[job.reply_id]
+        outcome = self.outcomes.get(job.reply_id, self.default)
+        if outcome is None:
+            raise AssertionError(f"no scripted attempt for reply {job.reply_id}")
+        return outcome
 
 
 class FakeResolver:

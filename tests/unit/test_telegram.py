@@ -15,6 +15,7 @@ from neiromatrius.core.models import DeliveryAttempt, DeliveryJob, DeliveryOutco
 from neiromatrius.errors import InputError
 from neiromatrius.telegram.bot_api import MAX_MESSAGE_UNITS, TelegramBotApi, TelegramDeliverer, split_text
 from neiromatrius.telegram.updates import incoming_from_update
+from tests.support.fakes import FakeDeliverer
 
 TOKEN = "123456:" + "A" * 35
 API = "https://telegram.test"
@@ -239,18 +240,12 @@ async def test_network_errors_are_retried_without_the_url_in_the_error() -> None
     assert attempt.url is None
 
 
-class Recording:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.jobs: list[DeliveryJob] = []
-
-    async def deliver(self, job: DeliveryJob) -> DeliveryAttempt:
-        self.jobs.append(job)
-        return DeliveryAttempt(outcome=DeliveryOutcome.DELIVERED, webhook_id=self.name, url=None)
+def recording(name: str) -> FakeDeliverer:
+    return FakeDeliverer({}, default=DeliveryAttempt(outcome=DeliveryOutcome.DELIVERED, webhook_id=name, url=None))
 
 
 async def test_replies_are_routed_by_platform() -> None:
-    webhooks, telegram = Recording("webhooks"), Recording("telegram")
+    webhooks, telegram = recording("webhooks"), recording("telegram")
     router = PlatformDeliverer(webhooks, {"telegram": telegram})
     assert (await router.deliver(job(platform="telegram"))).webhook_id == "telegram"
     assert (await router.deliver(job(platform="test"))).webhook_id == "webhooks"
@@ -258,6 +253,6 @@ async def test_replies_are_routed_by_platform() -> None:
 
 
 async def test_a_platform_without_settings_is_retried_not_dropped() -> None:
-    attempt = await PlatformDeliverer(Recording("webhooks"), {"telegram": None}).deliver(job())
+    attempt = await PlatformDeliverer(recording("webhooks"), {"telegram": None}).deliver(job())
     assert attempt.outcome is DeliveryOutcome.RETRY
     assert attempt.error == "telegram is not configured on this listener"
