@@ -1,5 +1,5 @@
 """The ``neiromatrius`` command: ``api``, ``listener``, ``run`` (everything, locally), ``devstack``, ``token``,
-``telegram``, ``check`` (the pre-deploy checklist)."""
+``telegram``, ``check`` (the pre-deploy checklist), ``operator`` (operator accounts)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import logs
+from . import logs, operator_command
 from .check import command as check_command
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     _token_parser(sub)
     _telegram_parser(sub)
     check_command.add_parser(sub)
+    operator_command.add_parser(sub)
     sub.add_parser("api", help="serve the HTTP API (settings from the environment and .env)")
     sub.add_parser("listener", help="answer messages: realtime subscriber, OpenAI triage, delivery")
     args = parser.parse_args(argv)
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return _token(args)
     if args.command == "check":
         return check_command.run(args)
+    if args.command == "operator":
+        return operator_command.run(args)
     if args.command in ("api", "listener"):
         return _serve(args.command)
     if args.command == "run":
