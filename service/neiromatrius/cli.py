@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 def _devstack_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     for name, help_text in (
-        ("devstack", "run the local Supabase stack (Postgres, /rest/v1, /realtime/v1)"),
+        ("devstack", "run the local Supabase stack (Postgres, /rest/v1, /realtime/v1, /auth/v1)"),
         ("run", "run the whole system locally: the local stack, the API and the listener"),
     ):
         p = sub.add_parser(name, help=help_text)
@@ -204,9 +204,15 @@ def _external_database(db_port: int) -> str | None:
 
 
 def _devstack(args: argparse.Namespace) -> int:
+    from .devstack.auth.settings import AuthSettings
     from .devstack.postgres import PostgresError
     from .devstack.runner import LocalStack, StackOptions
 
+    try:
+        auth_settings = AuthSettings.from_env(os.environ)
+    except ValueError as exc:
+        print(f"❌ {exc}", file=sys.stderr)
+        return 2
     options = StackOptions(
         port=args.port,
         db_port=args.db_port,
@@ -215,6 +221,7 @@ def _devstack(args: argparse.Namespace) -> int:
         migrations_dir=args.migrations,
         fresh=args.fresh,
         database_url=_external_database(args.db_port),
+        auth=auth_settings,
     )
     try:
         asyncio.run(LocalStack(options).serve())
