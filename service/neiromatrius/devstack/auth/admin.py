@@ -47,7 +47,7 @@ async def list_users(request: Request, auth: AuthContext) -> Response:
     where = "instance_id = $1 and aud = $2"
     args: list[Any] = [users.NIL_UUID, aud]
     if text_filter:
-        where += " and (email ilike $3 or raw_user_meta_data->>'full_name' ilike $3)"
+        where += " and (email like $3 or raw_user_meta_data->>'full_name' ilike $3)"
         args.append(f"%{text_filter}%")
     async with auth.pool.acquire() as conn:
         total = await conn.fetchval(f"select count(*) from auth.users where {where}", *args)
