@@ -56,10 +56,12 @@ async def test_create_stores_a_user_gotrue_would(
     duplicate = await gotrue.create_user(email=email.upper(), password="long enough")
     nothing = await gotrue.create_user(password="long enough")
     invalid = await gotrue.create_user(email="not-an-address", password="long enough")
+    weak = await gotrue.create_user(email=f"weak-{uuid.uuid4().hex[:8]}@example.com", password="abc")
     assert await auth_fingerprint(db) == before
     assert error_of(duplicate) == (422, "email_exists", "A user with this email address has already been registered")
     assert error_of(nothing) == (400, "validation_failed", "Cannot create a user without either an email or phone")
     assert error_of(invalid)[:2] == (400, "validation_failed")
+    assert error_of(weak)[:2] == (422, "weak_password")
 
 
 async def test_an_unconfirmed_user_cannot_sign_in(gotrue: GoTrue, make_user: UserFactory) -> None:

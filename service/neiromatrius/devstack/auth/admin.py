@@ -18,8 +18,8 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import passwords, sessions, users
-from .account import merge_metadata
+from . import passwords, users
+from .account import merge_metadata, set_password
 from .context import AuthContext, request_aud
 from .durations import parse_duration
 from .errors import AuthError, bad_request, not_found, not_implemented, unprocessable, weak_password
@@ -144,7 +144,7 @@ async def create_user(request: Request, auth: AuthContext) -> Response:
                 raise unprocessable("email_exists", "A user with this email address has already been registered")
         if phone:
             raise not_implemented("phone users (it sends no SMS)")
-        hashed = await _password_hash(params)
+        hashed = await _password_hash(params, auth.settings.password_min_length)
         user_id = _custom_id(params.get("id", ""))
         ban = _ban(params)
         app_metadata = merge_metadata({"provider": "email", "providers": ["email"]}, params.get("app_metadata", {}))
@@ -176,10 +176,12 @@ async def _insert_email_identity(conn: Conn, user_id: uuid.UUID, email: str) -> 
     )  # fmt: skip
 
 
-async def _password_hash(params: dict[str, Any]) -> str:
+async def _password_hash(params: dict[str, Any], min_length: int) -> str:
     password, given_hash = params.get("password"), params.get("password_hash", "")
     if password is not None and given_hash:
         raise bad_request("validation_failed", "Only a password or a password hash should be provided")
+    if password and len(password) < min_length:
+        raise weak_password(min_length)
     if given_hash:
         if not given_hash.startswith(BCRYPT_PREFIXES):
             raise bad_request("validation_failed", "Invalid password hash format")
@@ -266,11 +268,7 @@ async def _update(
             user_id,
         )
     if hashed is not None:
-        # ``UpdatePassword(tx, nil)``: an admin's password change signs the user out everywhere.
-        await conn.execute(
-            "update auth.users set encrypted_password = $2, updated_at = now() where id = $1", user_id, hashed
-        )
-        await sessions.logout(conn, user_id, "global", None)
+        await set_password(conn, user_id, hashed, None)  # UpdatePassword(tx, nil): signed out everywhere
     if email:
         await _set_email(conn, user_id, email, bool(params.get("email_confirm")))
     for key, column in (("app_metadata", "raw_app_meta_data"), ("user_metadata", "raw_user_meta_data")):
