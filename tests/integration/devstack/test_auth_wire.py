@@ -6,6 +6,7 @@ docs/auth.md), which must use the legacy HS256 JWT secret and have sign-ups disa
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -150,6 +151,17 @@ async def test_refresh_rotates_and_a_lost_answer_is_given_again(
     assert (
         await db.fetchval("select count(*) from auth.refresh_tokens where session_id = $1", uuid.UUID(session_id)) == 2
     )
+
+
+async def test_two_refreshes_of_one_token_at_once_get_the_same_child(
+    stack: Stack, gotrue: GoTrue, make_user: UserFactory, db: asyncpg.Connection
+) -> None:
+    session = await gotrue.session(await make_user())
+    both = await asyncio.gather(gotrue.refresh(session["refresh_token"]), gotrue.refresh(session["refresh_token"]))
+    assert [r.status_code for r in both] == [200, 200], [r.text for r in both]
+    assert both[0].json()["refresh_token"] == both[1].json()["refresh_token"], "a browser's two tabs share one chain"
+    session_id = uuid.UUID(claims_of(stack, session["access_token"])["session_id"])
+    assert await db.fetchval("select count(*) from auth.refresh_tokens where session_id = $1", session_id) == 2
 
 
 async def test_a_refresh_token_reused_after_the_interval_revokes_the_session_family(
