@@ -51,7 +51,7 @@ async def update_user(request: Request, auth: AuthContext) -> Response:
         if "app_metadata" in params and user["role"] not in ADMIN_ROLES:
             raise forbidden("not_admin", "Updating app_metadata requires admin privileges")
         if params.get("email") and params["email"] != (user["email"] or ""):
-            if await _email_taken(conn, params["email"], user):
+            if await users.email_taken(conn, params["email"], user["aud"], user["id"]):
                 raise unprocessable("email_exists", "A user with this email address has already been registered")
             raise not_implemented("changing the email address (it sends no email)")
         hashed = await _new_password_hash(password, user) if password is not None else None
@@ -106,15 +106,6 @@ def merge_metadata(current: dict[str, Any], updates: dict[str, Any]) -> dict[str
         else:
             merged[key] = value
     return merged
-
-
-async def _email_taken(conn: Conn, email: str, user: dict[str, Any]) -> bool:
-    taken = await conn.fetchval(
-        "select exists (select from auth.users where lower(email) = lower($1) and aud = $2 and id <> $3"
-        " and is_sso_user = false)",
-        email, user["aud"], user["id"],
-    )  # fmt: skip
-    return bool(taken)
 
 
 async def logout(request: Request, auth: AuthContext) -> Response:
