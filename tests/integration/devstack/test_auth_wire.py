@@ -181,7 +181,9 @@ async def test_a_refresh_token_reused_after_the_interval_revokes_the_session_fam
     assert {r["token"]: r["revoked"] for r in revoked} == {t0: True, t1: True, t2: True}
 
 
-async def test_user_endpoint_checks_the_token(stack: Stack, gotrue: GoTrue, make_user: UserFactory) -> None:
+async def test_user_endpoint_checks_the_token(
+    stack: Stack, gotrue: GoTrue, make_user: UserFactory, db: asyncpg.Connection
+) -> None:
     user = await make_user()
     session = await gotrue.session(user)
     claims = claims_of(stack, session["access_token"])
@@ -195,11 +197,20 @@ async def test_user_endpoint_checks_the_token(stack: Stack, gotrue: GoTrue, make
     other = base64.urlsafe_b64encode(json.dumps({**claims, "sub": str(uuid.uuid4())}).encode()).rstrip(b"=").decode()
     tampered = ".".join([head, other, signature])
     unsigned = jwt.encode(claims, None, algorithm="none")
+    before = await auth_fingerprint(db)
     for token in (expired, tampered, unsigned):
-        response = await gotrue.http.get(url, headers=gotrue.headers(token))
-        status, code, message = error_of(response)
-        assert (status, code) == (403, "bad_jwt"), response.text
-        assert message.startswith("invalid JWT: unable to parse or verify signature, ")
+        for method, path, body in (
+            ("GET", "/user", None),
+            ("PUT", "/user", {"password": "x" * 12}),
+            ("POST", "/logout", None),
+        ):
+            response = await gotrue.http.request(
+                method, f"{gotrue.base}{path}", json=body, headers=gotrue.headers(token)
+            )
+            status, code, message = error_of(response)
+            assert (status, code) == (403, "bad_jwt"), response.text
+            assert message.startswith("invalid JWT: unable to parse or verify signature, ")
+    assert await auth_fingerprint(db) == before, "no password change, no sign-out with a bad token"
     missing = await gotrue.http.get(url, headers=gotrue.headers())
     assert error_of(missing) == (401, "no_authorization", "This endpoint requires a Bearer token")
     anon = await gotrue.http.get(url, headers=gotrue.headers(stack.anon_key))
