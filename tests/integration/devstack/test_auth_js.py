@@ -51,6 +51,7 @@ async def test_supabase_js_session_lifecycle(stack: Stack, node_project: Path) -
     out = await _run(node_project, stack, mark)
     assert out["created"] == {"error": None, "otherError": None}
     assert out["signIn"]["error"] is None and out["signIn"]["sameUser"] is True
+    assert out["getUser"] == {"error": None, "sameUser": True}
     assert out["read"] == {"inserts": [201, 201], "status": 200, "owners": [True]}, "RLS shows only the user's row"
     assert out["refresh"] == {"error": None, "rotated": True, "sameUser": True}
     assert out["realtime"]["statuses"] == ["SUBSCRIBED"]

@@ -27,6 +27,8 @@ try {
   const signedIn = await client.auth.signInWithPassword({ email: `js-${MARK}@example.com`, password })
   out.signIn = { error: signedIn.error?.message ?? null, userId: signedIn.data.user?.id, sameUser: signedIn.data.user?.id === userId }
   const first = signedIn.data.session
+  const me = await client.auth.getUser()
+  out.getUser = { error: me.error?.message ?? null, sameUser: me.data.user?.id === userId }
 
   const own = await admin.from('auth_notes').insert({ owner: userId, body: `${MARK}-before` })
   const theirs = await admin.from('auth_notes').insert({ owner: other.data.user.id, body: `${MARK}-before` })
