@@ -3,8 +3,8 @@ key) and ``SupabaseOperatorDirectory`` (the operators table through PostgREST).
 
 GoTrue's answers (supabase/auth ``internal/api/admin.go``, ``errorcodes.go``): a taken email is 422
 ``email_exists``, a malformed email 400 ``validation_failed`` (or ``email_address_invalid``), a password
-over bcrypt's 72 bytes 400 ``validation_failed`` too (admin creation applies no strength rules; updates
-answer 422 ``weak_password``); a key without the service role gets 401/403.
+over bcrypt's 72 bytes 400 ``validation_failed`` too, one under the project's minimum 422
+``weak_password``; a key without the service role gets 401/403.
 """
 
 from __future__ import annotations
