@@ -49,7 +49,10 @@ async def test_gotrues_refusals_become_errors_naming_the_field(supabase: AsyncCl
     auth = SupabaseAuthAdmin(supabase)
     email = f"refused-{uuid.uuid4().hex[:8]}@test.neiromatrius.local"
     made_emails.append(email)
-    with pytest.raises(InputError) as too_long:  # admin creation checks no strength, but bcrypt's limit
+    with pytest.raises(InputError) as weak:  # GoTrue's weak_password (422), under the project's minimum
+        await auth.create_user(email, "123")
+    assert weak.value.field == "password"
+    with pytest.raises(InputError) as too_long:  # bcrypt's limit: validation_failed (400)
         await auth.create_user(email, "x" * 73)
     assert too_long.value.field == "password"
     with pytest.raises(InputError) as malformed:
