@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ExceptionHandler
 
 from ..errors import (
+    AlreadyExists,
     HeadersTooLarge,
     IdempotencyConflict,
     InputError,
@@ -42,6 +43,7 @@ HTTP_STATUS: Mapping[type[NeiromatriusError], int] = {
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
     IdempotencyConflict: 422,
+    AlreadyExists: 409,
     HeadersTooLarge: 431,
     NotFound: 404,
     RateLimited: 429,

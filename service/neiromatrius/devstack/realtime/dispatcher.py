@@ -8,6 +8,7 @@ payload per (readable columns, ``select``) shared by every subscriber it fits.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 from datetime import datetime
@@ -18,7 +19,7 @@ import asyncpg
 from .catalog import Catalog, ColumnInfo, TableInfo
 from .changes import Change, ChangeFeed, Transaction
 from .render import Rendered, present, render
-from .rls import role_of, row_visible
+from .rls import role_of, row_visible, wait_until_visible
 from .serializers import RawJSON, dumps
 from .subscriptions import Binding, Listener, Registry
 
@@ -83,6 +84,7 @@ class Dispatcher:
         self.feed = feed
         self.registry = registry
         self.catalog = Catalog(pool)
+        self._visible_xids: collections.deque[int] = collections.deque(maxlen=16)  # recent, already awaited
 
     async def run(self) -> None:
         while True:
@@ -114,7 +116,7 @@ class Dispatcher:
         ]
         if not passing:
             return
-        visible = await self._visibility(change, table, [listener for listener, _ in passing])
+        visible = await self._visibility(change, table, [listener for listener, _ in passing], transaction.xid)
         payloads: dict[tuple[frozenset[str], tuple[str, ...] | None], RawJSON] = {}
         for listener, bindings in passing:
             if visible is not None and not visible[_claims_key(listener.claims)]:
@@ -126,12 +128,17 @@ class Dispatcher:
                     payloads[key] = build_data(change, table, rendered, readable, select, transaction.commit_time)
                 listener.deliver("postgres_changes", {"ids": [b.id for b in group], "data": payloads[key]})
 
-    async def _visibility(self, change: Change, table: TableInfo, listeners: list[Listener]) -> dict[str, bool] | None:
+    async def _visibility(
+        self, change: Change, table: TableInfo, listeners: list[Listener], xid: int
+    ) -> dict[str, bool] | None:
         """Per distinct claims, whether the row is visible now; None when no check applies."""
         if not table.rls or change.action == "DELETE" or not table.primary_key:
             return None
         key = present(change, change.new, key_only=False)
         distinct = {_claims_key(listener.claims): listener.claims for listener in listeners}
+        if xid not in self._visible_xids:  # once per transaction, before its first check (rls.wait_until_visible)
+            await wait_until_visible(self.pool, xid)
+            self._visible_xids.append(xid)
         results = await asyncio.gather(*(row_visible(self.pool, table, key, claims) for claims in distinct.values()))
         return dict(zip(distinct, results, strict=True))
 

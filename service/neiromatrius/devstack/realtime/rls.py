@@ -8,6 +8,7 @@ session-level role would survive the pool's reset, and ``request.jwt.claims`` mu
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -18,6 +19,42 @@ import asyncpg
 from .catalog import TableInfo, quote_ident
 
 log = logging.getLogger(__name__)
+
+
+# The streamed commit can be ahead of visibility: PostgreSQL flushes a commit's WAL (so a walsender may
+# send it) a moment before it ends the transaction in the ProcArray (so new snapshots see it). An RLS
+# check made in that moment finds the row missing and drops the event. So the dispatcher waits for the
+# transaction to be visible before its first check. This asks whether a 32-bit xid is still in progress
+# for a snapshot taken now (its 64-bit form is rebuilt from the snapshot's xmax, wraparound included).
+_IN_PROGRESS = """
+with s as (select pg_current_snapshot() as snap),
+     x as (select snap, pg_snapshot_xmax(snap)::text::numeric as xmax from s),
+     c as (select snap, xmax, trunc(xmax / 4294967296) * 4294967296 + $1::bigint as candidate from x),
+     d as (select snap,
+                  case when candidate > xmax + 2147483648 then candidate - 4294967296 else candidate end as full_xid
+           from c)
+select full_xid >= 0 and not pg_visible_in_snapshot(full_xid::text::xid8, snap) from d
+"""
+VISIBILITY_BOUND = 5.0  # seconds; the window is normally microseconds
+_POLL = 0.001
+
+
+async def wait_until_visible(pool: asyncpg.Pool, xid: int) -> bool:
+    """Wait (bounded) until transaction ``xid`` is visible to new snapshots; whether it had not been yet."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + VISIBILITY_BOUND
+    waited = False
+    try:
+        async with pool.acquire() as conn:
+            while await conn.fetchval(_IN_PROGRESS, xid):
+                if loop.time() > deadline:
+                    log.warning("transaction %s still not visible after %.0f s", xid, VISIBILITY_BOUND)
+                    break
+                waited = True
+                await asyncio.sleep(_POLL)  # no notification exists for "a transaction became visible"
+    except asyncpg.PostgresError as exc:  # the refusals stand as they are
+        log.info("could not tell whether transaction %s is visible: %s", xid, exc)
+    return waited
 
 
 def role_of(claims: Mapping[str, Any]) -> str:
