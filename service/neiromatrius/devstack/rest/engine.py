@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 
@@ -78,6 +79,21 @@ class Engine:
         self, req: ApiRequest, sql: str, args: Sequence[object], *, read_only: bool, check: RowCheck | None = None
     ) -> asyncpg.Record:
         """Execute ``sql`` in the request's transaction and return its one result row."""
+        row, _ = await self.run_planned(req, sql, args, read_only=read_only, check=check)
+        return row
+
+    async def run_planned(
+        self,
+        req: ApiRequest,
+        sql: str,
+        args: Sequence[object],
+        *,
+        read_only: bool,
+        check: RowCheck | None = None,
+        explain: str | None = None,
+    ) -> tuple[asyncpg.Record, int | None]:
+        """Like :meth:`run`; ``explain`` (a ``SELECT`` over the same parameters) also gets the planner's
+        row estimate, in the same transaction, as PostgREST's ``count=planned`` (``preparePlanRows``)."""
         script = self.begin_script(req, read_only=read_only)
         try:
             conn = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT)
@@ -87,7 +103,7 @@ class Engine:
             # Failing to get a connection (even with a server error such as "shutting down") is PGRST000.
             raise connection_error(exc) from exc
         try:
-            return await self._in_transaction(conn, script, sql, args, check, self.wants_rollback(req))
+            return await self._in_transaction(conn, script, sql, args, check, self.wants_rollback(req), explain)
         except asyncpg.PostgresError as exc:
             raise from_pg(exc, req.identity.authed) from exc
         except (OSError, asyncpg.InterfaceError) as exc:
@@ -110,7 +126,8 @@ class Engine:
         args: Sequence[object],
         check: RowCheck | None,
         rollback: bool,
-    ) -> asyncpg.Record:
+        explain: str | None,
+    ) -> tuple[asyncpg.Record, int | None]:
         try:
             await conn.execute(script)
             row = await conn.fetchrow(sql, *args)
@@ -120,11 +137,19 @@ class Engine:
             if error is not None:
                 await conn.execute("ROLLBACK")
                 raise error
+            planned = await _plan_rows(conn, explain, args) if explain is not None else None
             await conn.execute("ROLLBACK" if rollback else "COMMIT")
-            return row
+            return row, planned
         except BaseException:
             await _abandon(conn)
             raise
+
+
+async def _plan_rows(conn: asyncpg.pool.PoolConnectionProxy, select: str, args: Sequence[object]) -> int:
+    """``Plan Rows`` of the top plan node of ``EXPLAIN (FORMAT JSON) select``."""
+    plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {select}", *args)
+    parsed = json.loads(plan) if isinstance(plan, str) else plan
+    return int(parsed[0]["Plan"]["Plan Rows"])
 
 
 async def _abandon(conn: asyncpg.pool.PoolConnectionProxy) -> None:

@@ -75,13 +75,18 @@ class ReadBuilder:
         # A write's root filters choose the rows to change; its representation is not filtered again.
         self.root_filters = root_filters
         self._numbers = itertools.count(1)
+        self._root_name = ""
 
     def level(self, source: Source, items: tuple[SelectItem, ...], path: EmbedPath, link: list[str]) -> Level:
         scope = Scope(source.alias, source.types)
         out = Level(where=list(link))
         embeds: dict[str, _Embed] = {}
+        if not path:
+            self._root_name = source.alias
         for item in items:
             if isinstance(item, SelectEmbed):
+                if item.label in embeds:
+                    raise self._duplicate_embed(path, item.label)
                 embed = self._embed(source, scope, item, path, out)
                 embeds[item.label] = embed
             else:
@@ -92,6 +97,15 @@ class ReadBuilder:
         if terms:
             out.order = render_order(terms, scope, self.params, self._order_scopes(terms, embeds))
         return out
+
+    def _duplicate_embed(self, path: EmbedPath, label: str) -> RestError:
+        """PostgREST v12 names each embed's FROM alias ``<parent>_<name>_<depth>``; two embeds of one
+        name under one parent collide there, and PostgreSQL refuses the statement (42712, answered 400)."""
+        parent = self._root_name
+        for depth, name in enumerate(path, start=1):
+            parent = f"{parent}_{name}_{depth}"
+        alias = f"{parent}_{label}_{len(path) + 1}"
+        return RestError(400, "42712", f'table name "{alias}" specified more than once')
 
     def _field(self, source: Source, scope: Scope, item: SelectField) -> list[str]:
         if item.field.name == "*":
@@ -174,9 +188,7 @@ class ReadBuilder:
 
     def _child_select(self, rel: Relationship, alias: str, item: SelectEmbed, path: EmbedPath, parent: Scope) -> str:
         target = rel.target
-        source = Source(
-            qualified(target.schema, target.name), alias, {c.name: c.type for c in target.columns.values()}, target
-        )
+        source = Source(qualified(target.schema, target.name), alias, target.filter_types, target)
         link: list[str] = []
         extra_from = ""
         if rel.junction is not None:
