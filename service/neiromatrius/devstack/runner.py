@@ -32,6 +32,9 @@ class StackOptions:
     migrations_dir: Path = Path("supabase/migrations")
     fresh: bool = False
     database_url: str | None = None
+    #: PostgREST's ``db-aggregates-enabled`` / ``db-plan-enabled``; Supabase leaves both off.
+    aggregates_enabled: bool = False
+    plan_enabled: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,13 @@ class LocalStack:
             auth_dsn = _with_user(admin_dsn, "authenticator", secrets.authenticator_password)
             pool = await asyncpg.create_pool(auth_dsn, min_size=2, max_size=20, reset=_end_transaction)
             keys = Keys(secrets.jwt_secret, secrets.anon_key, secrets.service_role_key)
-            ctx = StackContext(keys=keys, pool=pool, admin_dsn=admin_dsn)
+            ctx = StackContext(
+                keys=keys,
+                pool=pool,
+                admin_dsn=admin_dsn,
+                aggregates_enabled=self.options.aggregates_enabled,
+                plan_enabled=self.options.plan_enabled,
+            )
             app = build_gateway(keys, rest.create(ctx), realtime.create(ctx))
             endpoints = self.endpoints(secrets, admin_dsn)
             if self.options.env_file is not None:

@@ -29,7 +29,13 @@ class RestComponent:
 
     def __init__(self, ctx: StackContext) -> None:
         self.cache = SchemaCache(ctx.admin_dsn, ctx.schemas)
-        self.engine = Engine(self.cache, ctx.pool, max_rows=ctx.max_rows)
+        self.engine = Engine(
+            self.cache,
+            ctx.pool,
+            max_rows=ctx.max_rows,
+            aggregates_enabled=ctx.aggregates_enabled,
+            plan_enabled=ctx.plan_enabled,
+        )
         self.app: ASGIApp = RestApp(self.engine, Authenticator(ctx.keys.jwt_secret, ctx.anon_role), ctx.schemas)
 
     async def start(self) -> None:

@@ -17,6 +17,7 @@ import asyncpg
 
 from .catalog import Catalog, Relation
 from .errors import RestError, connection_error, from_pg, pool_timeout
+from .negotiation import Media
 from .request import ApiRequest
 from .schema_cache import SchemaCache
 from .sqlfrag import ident, literal
@@ -33,12 +34,21 @@ class Engine:
     """What every request needs: the schema cache, the request pool and the settings."""
 
     def __init__(
-        self, cache: SchemaCache, pool: asyncpg.Pool, *, max_rows: int | None, allow_tx_override: bool = True
+        self,
+        cache: SchemaCache,
+        pool: asyncpg.Pool,
+        *,
+        max_rows: int | None,
+        allow_tx_override: bool = True,
+        aggregates_enabled: bool = False,
+        plan_enabled: bool = False,
     ) -> None:
         self.cache = cache
         self.pool = pool
         self.max_rows = max_rows
         self.allow_tx_override = allow_tx_override
+        self.aggregates_enabled = aggregates_enabled
+        self.plan_enabled = plan_enabled
 
     @property
     def catalog(self) -> Catalog:
@@ -95,6 +105,11 @@ class Engine:
         """Like :meth:`run`; ``explain`` (a ``SELECT`` over the same parameters) also gets the planner's
         row estimate, in the same transaction, as PostgREST's ``count=planned`` (``preparePlanRows``)."""
         script = self.begin_script(req, read_only=read_only)
+        plan = req.media.media is Media.PLAN
+        if plan:
+            # ``Accept: application/vnd.pgrst.plan``: the statement's plan is the answer (db-plan-enabled).
+            options = "".join(f", {o.upper()}" for o in req.media.plan_options)
+            sql, check, explain = f"EXPLAIN (FORMAT {req.media.plan_format.upper()}{options}) {sql}", None, None
         try:
             conn = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT)
         except TimeoutError as exc:
@@ -103,7 +118,8 @@ class Engine:
             # Failing to get a connection (even with a server error such as "shutting down") is PGRST000.
             raise connection_error(exc) from exc
         try:
-            return await self._in_transaction(conn, script, sql, args, check, self.wants_rollback(req), explain)
+            rollback = self.wants_rollback(req)
+            return await self._in_transaction(conn, script, sql, args, check, rollback, explain, plan=plan)
         except asyncpg.PostgresError as exc:
             raise from_pg(exc, req.identity.authed) from exc
         except (OSError, asyncpg.InterfaceError) as exc:
@@ -127,9 +143,15 @@ class Engine:
         check: RowCheck | None,
         rollback: bool,
         explain: str | None,
+        *,
+        plan: bool = False,
     ) -> tuple[asyncpg.Record, int | None]:
         try:
             await conn.execute(script)
+            if plan:
+                lines = await conn.fetch(sql, *args)
+                await conn.execute("ROLLBACK" if rollback else "COMMIT")
+                raise PlanAnswer("\n".join(str(r[0]) for r in lines))
             row = await conn.fetchrow(sql, *args)
             if row is None:  # the outer SELECT aggregates, so it always yields a row
                 raise RestError(500, "PGRSTX00", "The statement returned no result row")
@@ -143,6 +165,14 @@ class Engine:
         except BaseException:
             await _abandon(conn)
             raise
+
+
+class PlanAnswer(Exception):
+    """The plan of the request's statement, to be sent as the response body."""
+
+    def __init__(self, body: str) -> None:
+        super().__init__("plan")
+        self.body = body
 
 
 async def _plan_rows(conn: asyncpg.pool.PoolConnectionProxy, select: str, args: Sequence[object]) -> int:

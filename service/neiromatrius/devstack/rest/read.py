@@ -20,7 +20,9 @@ async def read(engine: Engine, req: ApiRequest) -> Reply:
     rel = await engine.relation(req.schema, req.target)
     params = Params()
     source = _source(req, rel)
-    level = ReadBuilder(engine.catalog, req.query, params).level(source, req.query.select, (), [])
+    level = ReadBuilder(engine.catalog, req.query, params, aggregates=engine.aggregates_enabled).level(
+        source, req.query.select, (), []
+    )
     rng = req.top_range(engine.max_rows)
     order = f" ORDER BY {level.order}" if level.order else ""
     rows_sql = f"SELECT {', '.join(level.columns)} FROM {level.from_clause(source)}{order}{limit_offset(rng)}"

@@ -73,7 +73,9 @@ def _rows(engine: Engine, req: ApiRequest, fn: Function, params: Params) -> tupl
     types = {c.name: c.value_type for c in fn.columns.values()}
     relation = engine.catalog.relation(*fn.relation) if fn.relation else None
     source = Source("pgrst_source", fn.name, types, relation)
-    level = ReadBuilder(engine.catalog, req.query, params).level(source, req.query.select, (), [])
+    level = ReadBuilder(engine.catalog, req.query, params, aggregates=engine.aggregates_enabled).level(
+        source, req.query.select, (), []
+    )
     order = f" ORDER BY {level.order}" if level.order else ""
     rows = f"SELECT {', '.join(level.columns)} FROM {level.from_clause(source)}{order}{limit_offset(rng)}"
     return rows, level.from_clause(source, count_only=True), rng

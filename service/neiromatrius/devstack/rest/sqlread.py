@@ -18,6 +18,7 @@ from .catalog import Catalog, Relation
 from .errors import RestError
 from .model import Condition, EmbedPath, Filter, OrderTerm, QueryParams, Range, SelectEmbed, SelectField, SelectItem
 from .relationships import Relationship, resolve
+from .select_grammar import aggregates_not_allowed
 from .sqlfrag import Params, Scope, check_cast, ident, qualified, render_condition, render_field, render_order
 
 
@@ -40,12 +41,14 @@ class Level:
     count_joins: list[str] = field(default_factory=list)
     where: list[str] = field(default_factory=list)
     order: str = ""
+    group: list[str] = field(default_factory=list)
 
     def from_clause(self, source: Source, *, count_only: bool = False, junction: str = "") -> str:
-        """``source AS alias [JOIN junction] [lateral joins] [WHERE …]``."""
+        """``source AS alias [JOIN junction] [lateral joins] [WHERE …] [GROUP BY …]`` (counts skip the grouping)."""
         joins = self.count_joins if count_only else self.joins
         where = f" WHERE {' AND '.join(self.where)}" if self.where else ""
-        return f"{source.sql} AS {ident(source.alias)}{junction}{''.join(' ' + j for j in joins)}{where}"
+        group = f" GROUP BY {', '.join(self.group)}" if self.group and not count_only else ""
+        return f"{source.sql} AS {ident(source.alias)}{junction}{''.join(' ' + j for j in joins)}{where}{group}"
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,17 @@ def limit_offset(rng: Range) -> str:
 class ReadBuilder:
     """Renders one request's select tree; embeds are resolved against the catalogue as it goes."""
 
-    def __init__(self, catalog: Catalog, query: QueryParams, params: Params, *, root_filters: bool = True) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        query: QueryParams,
+        params: Params,
+        *,
+        root_filters: bool = True,
+        aggregates: bool = False,
+    ) -> None:
         self.catalog = catalog
+        self.aggregates = aggregates
         self.query = query
         self.params = params
         # A write's root filters choose the rows to change; its representation is not filtered again.
@@ -91,6 +103,7 @@ class ReadBuilder:
                 embeds[item.label] = embed
             else:
                 out.columns.extend(self._field(source, scope, item))
+        out.group = self._grouping(source, scope, items)
         if path or self.root_filters:
             out.where += [self._condition(cond, scope, embeds, out) for cond in self.query.conditions(path)]
         terms = self.query.orders.get(path)
@@ -107,7 +120,41 @@ class ReadBuilder:
         alias = f"{parent}_{label}_{len(path) + 1}"
         return RestError(400, "42712", f'table name "{alias}" specified more than once')
 
+    def _grouping(self, source: Source, scope: Scope, items: tuple[SelectItem, ...]) -> list[str]:
+        """With an aggregate in ``select`` (db-aggregates-enabled), every other column groups the rows."""
+        fields = [i for i in items if isinstance(i, SelectField)]
+        if not any(f.aggregate for f in fields):
+            return []
+        if not self.aggregates:
+            raise aggregates_not_allowed()
+        group: list[str] = []
+        for item in fields:
+            if item.aggregate:
+                continue
+            if item.field.name == "*":
+                names = source.relation.columns if source.relation is not None else source.types
+                group += [f"{scope.quoted}.{ident(c)}" for c in names]
+            else:
+                sql, _ = render_field(scope, item.field, self.params)
+                group.append(f"CAST({sql} AS {check_cast(item.cast)})" if item.cast else sql)
+        return group
+
+    def _aggregate(self, scope: Scope, item: SelectField) -> list[str]:
+        assert item.aggregate is not None
+        if item.field.name == "*":
+            sql = "pg_catalog.count(*)"
+        else:
+            arg, _ = render_field(scope, item.field, self.params)
+            if item.cast:
+                arg = f"CAST({arg} AS {check_cast(item.cast)})"
+            sql = f"pg_catalog.{item.aggregate}({arg})"
+        if item.aggregate_cast:
+            sql = f"CAST({sql} AS {check_cast(item.aggregate_cast)})"
+        return [f"{sql} AS {ident(item.alias or item.aggregate)}"]
+
     def _field(self, source: Source, scope: Scope, item: SelectField) -> list[str]:
+        if item.aggregate:
+            return self._aggregate(scope, item)
         if item.field.name == "*":
             if source.explicit_star and source.relation is not None:
                 return [f"{scope.quoted}.{ident(c)}" for c in source.relation.columns]

@@ -46,7 +46,9 @@ def _columns(rel: Relation, payload: Payload, req: ApiRequest) -> list[Column]:
 def _representation(engine: Engine, req: ApiRequest, rel: Relation, params: Params, *, explicit_star: bool) -> str:
     types = rel.filter_types
     source = Source("pgrst_source", rel.name, types, rel, explicit_star=explicit_star)
-    level = ReadBuilder(engine.catalog, req.query, params, root_filters=False).level(source, req.query.select, (), [])
+    level = ReadBuilder(
+        engine.catalog, req.query, params, root_filters=False, aggregates=engine.aggregates_enabled
+    ).level(source, req.query.select, (), [])
     order = f" ORDER BY {level.order}" if level.order else ""
     return f"SELECT {', '.join(level.columns)} FROM {level.from_clause(source)}{order}"
 
