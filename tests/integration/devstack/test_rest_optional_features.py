@@ -94,5 +94,7 @@ async def test_the_plan_media_type_answers_the_statements_plan(api: httpx.AsyncC
         headers={"Accept": 'application/vnd.pgrst.plan+text; options="analyze"'},
     )
     assert analyzed.status_code == 200, analyzed.text
-    assert analyzed.headers["content-type"].startswith("application/vnd.pgrst.plan+text")
+    assert analyzed.headers["content-type"] == (
+        'application/vnd.pgrst.plan+text; for="application/json"; options=analyze; charset=utf-8'
+    )
     assert "actual time=" in analyzed.text

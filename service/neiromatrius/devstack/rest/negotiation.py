@@ -33,8 +33,9 @@ class MediaChoice:
 
     @property
     def content_type(self) -> str:
-        if self.media is Media.PLAN:
-            return f'application/vnd.pgrst.plan+{self.plan_format}; for="{self.plan_for}"; charset=utf-8'
+        if self.media is Media.PLAN:  # MediaType.hs ``toMime (MTVndPlan mt fmt opts)``
+            options = f"; options={'|'.join(self.plan_options)}" if self.plan_options else ""
+            return f'application/vnd.pgrst.plan+{self.plan_format}; for="{self.plan_for}"{options}; charset=utf-8'
         if self.media is Media.CSV:
             return "text/csv; charset=utf-8"
         if self.strip_nulls:
