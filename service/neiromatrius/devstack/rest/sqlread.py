@@ -87,18 +87,15 @@ class ReadBuilder:
         # A write's root filters choose the rows to change; its representation is not filtered again.
         self.root_filters = root_filters
         self._numbers = itertools.count(1)
-        self._root_name = ""
 
     def level(self, source: Source, items: tuple[SelectItem, ...], path: EmbedPath, link: list[str]) -> Level:
         scope = Scope(source.alias, source.types)
         out = Level(where=list(link))
         embeds: dict[str, _Embed] = {}
-        if not path:
-            self._root_name = source.alias
         for item in items:
             if isinstance(item, SelectEmbed):
                 if item.label in embeds:
-                    raise self._duplicate_embed(path, item.label)
+                    raise self._duplicate_embed(source, path, item.label)
                 embed = self._embed(source, scope, item, path, out)
                 embeds[item.label] = embed
             else:
@@ -111,14 +108,12 @@ class ReadBuilder:
             out.order = render_order(terms, scope, self.params, self._order_scopes(terms, embeds))
         return out
 
-    def _duplicate_embed(self, path: EmbedPath, label: str) -> RestError:
-        """PostgREST v12 names each embed's FROM alias ``<parent>_<name>_<depth>``; two embeds of one
-        name under one parent collide there, and PostgreSQL refuses the statement (42712, answered 400)."""
-        parent = self._root_name
-        for depth, name in enumerate(path, start=1):
-            parent = f"{parent}_{name}_{depth}"
-        alias = f"{parent}_{label}_{len(path) + 1}"
-        return RestError(400, "42712", f'table name "{alias}" specified more than once')
+    def _duplicate_embed(self, source: Source, path: EmbedPath, label: str) -> RestError:
+        """PostgREST v12 names each embed's lateral join ``<parent table>_<alias or name>_<depth>`` (Plan.hs
+        ``aggAlias``); two embeds of one name under one parent collide there, and PostgreSQL refuses the
+        statement (42712, answered 400)."""
+        parent = source.relation.name if source.relation is not None else source.alias
+        return RestError(400, "42712", f'table name "{parent}_{label}_{len(path) + 1}" specified more than once')
 
     def _grouping(self, source: Source, scope: Scope, items: tuple[SelectItem, ...]) -> list[str]:
         """With an aggregate in ``select`` (db-aggregates-enabled), every other column groups the rows."""
