@@ -81,6 +81,12 @@ async def test_body_values_keep_the_columns_modifier(api: httpx.AsyncClient) -> 
     assert too_long.json()["code"] == "22001"  # value too long for type character varying(12)
 
 
+async def test_rpc_arguments_of_char_and_bit_take_any_length(api: httpx.AsyncClient) -> None:
+    response = await api.post("/rpc/fid_code", json={"code": "DZ", "flags": "101"})
+    assert response.status_code == 200, response.text
+    assert response.json() == "DZ/101"
+
+
 async def _friends(api: httpx.AsyncClient) -> tuple[str, int, int]:
     mark = _mark()
     users = (await api.post("/fid_users", json=[{"name": "Ann", "batch": mark}, {"name": "Bob", "batch": mark}],

@@ -5,7 +5,7 @@
 drop view if exists public.fid_book_list, public.fid_author_list;
 drop table if exists public.fid_countries, public.fid_best_friends, public.fid_users, public.fid_collections,
   public.fid_tasks, public.fid_books, public.fid_authors cascade;
-drop function if exists public.fid_tasks_in(text), public.fid_retitle(text) cascade;
+drop function if exists public.fid_tasks_in(text), public.fid_retitle(text), public.fid_code(char, bit) cascade;
 drop domain if exists public.fid_zip;
 
 create domain public.fid_zip as text check (value ~ '^[0-9]{5}$');
@@ -78,7 +78,12 @@ create function public.fid_retitle(b text) returns setof public.fid_tasks langua
   update public.fid_tasks set title = title || '!' where batch = b returning * $$;
 comment on function public.fid_retitle(text) is 'Fidelity tests: a function that changes rows, for max-affected.';
 
+create function public.fid_code(code char, flags bit) returns text language sql immutable as $$
+  select code::text || '/' || flags::text $$;
+comment on function public.fid_code(char, bit) is 'Fidelity tests: arguments whose declared type has no length.';
+
 grant all on public.fid_countries, public.fid_users, public.fid_best_friends, public.fid_collections, public.fid_tasks,
   public.fid_authors, public.fid_books, public.fid_book_list, public.fid_author_list to anon, authenticated, service_role;
 grant usage on domain public.fid_zip to anon, authenticated, service_role;
-grant execute on function public.fid_tasks_in(text), public.fid_retitle(text) to anon, authenticated, service_role;
+grant execute on function public.fid_tasks_in(text), public.fid_retitle(text), public.fid_code(char, bit)
+  to anon, authenticated, service_role;
