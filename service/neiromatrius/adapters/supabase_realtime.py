@@ -286,7 +286,7 @@ class RealtimeReplyWaiter:
                 final = await self._is_final(message_id)
             except Exception as exc:  # the wait still ends on its own bound and the route reads the row
                 log.warning("realtime: could not look up message %s after resubscribing: %r", message_id, exc)
-                return
+                continue
             if final:
                 self._done(message_id)
 
