@@ -79,6 +79,19 @@ async def test_aggregates_in_an_embedded_resource(api: httpx.AsyncClient) -> Non
     assert response.json() == [{"name": "A", "fid_books": [{"count": 2}]}]
 
 
+async def test_aggregates_beside_an_embedded_resource_group_by_it(api: httpx.AsyncClient) -> None:
+    rep = {"Prefer": "return=representation"}
+    authors = (await api.post("/fid_authors", json=[{"name": "P"}, {"name": "Q"}], headers=rep)).json()
+    books = [{"title": f"b{i}", "author_id": authors[i % 2]["id"]} for i in range(5)]
+    ids = [b["id"] for b in (await api.post("/fid_books", json=books, headers=rep)).json()]
+    response = await api.get(
+        "/fid_books",
+        params={"select": "n:count(),fid_authors(name)", "id": f"in.({','.join(map(str, ids))})"},
+    )
+    assert response.status_code == 200, response.text
+    assert sorted((r["fid_authors"]["name"], r["n"]) for r in response.json()) == [("P", 3), ("Q", 2)]
+
+
 async def test_the_plan_media_type_answers_the_statements_plan(api: httpx.AsyncClient) -> None:
     mark = await _tasks(api)
     plan = await api.get(

@@ -57,6 +57,8 @@ class _Embed:
     rel: Relationship
     lateral: str  # the lateral join's alias
     join: str
+    value: str | None = None  # the JSON it adds to the row (none for a spread)
+    column: int = -1  # where that value sits in the level's columns
 
 
 def limit_offset(rng: Range) -> str:
@@ -101,6 +103,8 @@ class ReadBuilder:
             else:
                 out.columns.extend(self._field(source, scope, item))
         out.group = self._grouping(source, scope, items)
+        if out.group or any(isinstance(i, SelectField) and i.aggregate for i in items):
+            self._group_embeds(out, embeds)
         if path or self.root_filters:
             out.where += [self._condition(cond, scope, embeds, out) for cond in self.query.conditions(path)]
         terms = self.query.orders.get(path)
@@ -133,6 +137,17 @@ class ReadBuilder:
                 sql, _ = render_field(scope, item.field, self.params)
                 group.append(f"CAST({sql} AS {check_cast(item.cast)})" if item.cast else sql)
         return group
+
+    @staticmethod
+    def _group_embeds(out: Level, embeds: Mapping[str, _Embed]) -> None:
+        """Beside an aggregate, an embedded resource groups the rows too. ``json`` has no equality, so the
+        grouping is on its text, and the column is that same text read back as JSON (unchanged)."""
+        for embed in embeds.values():
+            if embed.value is None:
+                continue
+            text = f"({embed.value})::text"
+            out.group.append(text)
+            out.columns[embed.column] = f"({text})::json AS {ident(embed.item.label)}"
 
     def _aggregate(self, scope: Scope, item: SelectField) -> list[str]:
         assert item.aggregate is not None
@@ -226,6 +241,7 @@ class ReadBuilder:
             if not rel.to_one:
                 value = "COALESCE(" + value + ", '[]')"
             out.columns.append(f"{value} AS {ident(item.label)}")
+            return _Embed(item, rel, lateral, join, value, len(out.columns) - 1)
         return _Embed(item, rel, lateral, join)
 
     def _child_select(self, rel: Relationship, alias: str, item: SelectEmbed, path: EmbedPath, parent: Scope) -> str:
