@@ -127,8 +127,18 @@ class _Subscription:
     async def _resubscribe(self) -> None:
         self._closed_by_server = False
         old_topic = self._channel.topic if self._channel is not None else None
+        self._generation += 1
+        channel = self.channel()
+        try:
+            await channel.subscribe(self._state)
+        except Exception as exc:
+            self._closed_by_server = True  # try again on the next round
+            log.warning("realtime: %s could not subscribe again (%r); the sweep keeps work moving", self.topic, exc)
+            return
+        log.info("realtime: %s subscribed again after the server closed the channel", self.topic)
         if old_topic is not None:
-            # The server may still hold a channel on the old topic: leave it (its answer reaches no channel).
+            # The server may still hold a channel on the old topic, delivering: leave it only now that the new
+            # one is registered, so no change falls between them. Its answer and close reach no channel here.
             leave: dict[str, Any] = {
                 "topic": old_topic,
                 "event": "phx_leave",
@@ -138,15 +148,6 @@ class _Subscription:
             }
             with suppress(Exception):
                 await self._client.realtime.send(leave)
-        self._generation += 1
-        channel = self.channel()
-        try:
-            await channel.subscribe(self._state)
-        except Exception as exc:
-            self._closed_by_server = True  # try again on the next round
-            log.warning("realtime: %s could not subscribe again (%r); the sweep keeps work moving", self.topic, exc)
-        else:
-            log.info("realtime: %s subscribed again after the server closed the channel", self.topic)
 
     @property
     def live(self) -> bool:

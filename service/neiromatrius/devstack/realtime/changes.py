@@ -51,6 +51,7 @@ class Transaction:
     end_lsn: int
     commit_time: datetime
     changes: list[Change] = field(default_factory=list)
+    xid: int = 0
 
 
 class ChangeFeed:
@@ -207,7 +208,7 @@ class ChangeFeed:
 
     def _handle(self, message: pgoutput.Message) -> None:
         if isinstance(message, pgoutput.Begin):
-            self._open = Transaction(message.final_lsn, 0, message.commit_time)
+            self._open = Transaction(message.final_lsn, 0, message.commit_time, xid=message.xid)
         elif isinstance(message, pgoutput.Relation):
             self._relations[message.oid] = dataclasses.replace(message, generation=next(self._generations))
         elif isinstance(message, pgoutput.RowChange) and self._open is not None:

@@ -18,7 +18,7 @@ import asyncpg
 from .catalog import Catalog, ColumnInfo, TableInfo
 from .changes import Change, ChangeFeed, Transaction
 from .render import Rendered, present, render
-from .rls import role_of, row_visible
+from .rls import role_of, row_visible, wait_until_visible
 from .serializers import RawJSON, dumps
 from .subscriptions import Binding, Listener, Registry
 
@@ -114,7 +114,7 @@ class Dispatcher:
         ]
         if not passing:
             return
-        visible = await self._visibility(change, table, [listener for listener, _ in passing])
+        visible = await self._visibility(change, transaction, table, [listener for listener, _ in passing])
         payloads: dict[tuple[frozenset[str], tuple[str, ...] | None], RawJSON] = {}
         for listener, bindings in passing:
             if visible is not None and not visible[_claims_key(listener.claims)]:
@@ -126,10 +126,13 @@ class Dispatcher:
                     payloads[key] = build_data(change, table, rendered, readable, select, transaction.commit_time)
                 listener.deliver("postgres_changes", {"ids": [b.id for b in group], "data": payloads[key]})
 
-    async def _visibility(self, change: Change, table: TableInfo, listeners: list[Listener]) -> dict[str, bool] | None:
+    async def _visibility(
+        self, change: Change, transaction: Transaction, table: TableInfo, listeners: list[Listener]
+    ) -> dict[str, bool] | None:
         """Per distinct claims, whether the row is visible now; None when no check applies."""
         if not table.rls or change.action == "DELETE" or not table.primary_key:
             return None
+        await wait_until_visible(self.pool, transaction.xid)
         key = present(change, change.new, key_only=False)
         distinct = {_claims_key(listener.claims): listener.claims for listener in listeners}
         results = await asyncio.gather(*(row_visible(self.pool, table, key, claims) for claims in distinct.values()))

@@ -8,6 +8,7 @@ session-level role would survive the pool's reset, and ``request.jwt.claims`` mu
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -18,6 +19,35 @@ import asyncpg
 from .catalog import TableInfo, quote_ident
 
 log = logging.getLogger(__name__)
+
+
+# The decoded transaction's status, its 32-bit xid widened with the current epoch (taken from the
+# snapshot's xmax, one epoch back if that would put it in the future).
+_XACT_STATUS = """
+select pg_catalog.pg_xact_status(
+  (case when e.xid > e.xmax then e.xid - 4294967296 else e.xid end)::text::xid8)
+from (select x.xmax, ((x.xmax >> 32) << 32) + $1::bigint as xid
+      from (select pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::bigint as xmax) x) e
+"""
+SETTLE_BOUND = 5.0
+
+
+async def wait_until_visible(pool: asyncpg.Pool, xid: int) -> None:
+    """Wait (bounded) until transaction ``xid`` is visible to new snapshots.
+
+    A commit record reaches logical decoding once it is flushed, a moment before the committing
+    backend leaves the proc array; until then a fresh snapshot still sees the transaction as running,
+    so an RLS check by primary key would not find the row it has just inserted.
+    """
+    if not xid:
+        return
+    deadline = asyncio.get_running_loop().time() + SETTLE_BOUND
+    async with pool.acquire() as conn:
+        while await conn.fetchval(_XACT_STATUS, xid) == "in progress":
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning("transaction %s still in progress after %.0fs; checking RLS anyway", xid, SETTLE_BOUND)
+                return
+            await asyncio.sleep(0.001)  # the committing backend is between WAL flush and proc-array exit
 
 
 def role_of(claims: Mapping[str, Any]) -> str:
