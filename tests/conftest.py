@@ -42,7 +42,7 @@ class Stack:
     def user_token(self, sub: str | None = None, email: str | None = None, lifetime: int = 3600) -> str:
         """A GoTrue-shaped access token for an authenticated user (no GoTrue needed)."""
         now = int(time.time())
-        claims = {
+        claims: dict[str, object] = {
             "aud": "authenticated",
             "sub": sub or str(uuid.uuid4()),
             "email": email,

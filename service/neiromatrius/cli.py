@@ -34,6 +34,9 @@ def _devstack_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         p.add_argument("--env-file", type=Path, default=Path(".env.local"), help="write URL and keys here")
         p.add_argument("--migrations", type=Path, default=Path("supabase/migrations"))
         p.add_argument("--fresh", action="store_true", help="delete the data folder and start over")
+        if name == "devstack":  # PostgREST settings Supabase leaves off
+            p.add_argument("--db-aggregates-enabled", action="store_true", help="allow aggregates in select=")
+            p.add_argument("--db-plan-enabled", action="store_true", help="answer Accept: application/vnd.pgrst.plan")
 
 
 def _token_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -222,6 +225,8 @@ def _devstack(args: argparse.Namespace) -> int:
         fresh=args.fresh,
         database_url=_external_database(args.db_port),
         auth=auth_settings,
+        aggregates_enabled=args.db_aggregates_enabled,
+        plan_enabled=args.db_plan_enabled,
     )
     try:
         asyncio.run(LocalStack(options).serve())

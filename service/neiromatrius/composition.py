@@ -140,9 +140,13 @@ def rate_limiter(settings: Settings) -> FallbackRateLimiter:
 
 def api_app(resources: Resources) -> Starlette:
     settings = resources.settings
-    waiter = RealtimeReplyWaiter(resources.supabase)
     metrics = Metrics()
     store = SupabaseMessageStore(resources.supabase)
+
+    async def is_final(message_id: str) -> bool:
+        return (await store.get(message_id)).state.terminal
+
+    waiter = RealtimeReplyWaiter(resources.supabase, is_final=is_final)
     limiter = rate_limiter(settings)
 
     async def start_waiter() -> None:

@@ -24,8 +24,8 @@ from tests.conftest import Stack
 from tests.e2e.conftest import running_listener
 from tests.support import openai_mock
 from tests.support.http_receiver import Receiver
-from tests.support.waiting import eventually
 from tests.support.operators import Operators
+from tests.support.waiting import eventually
 
 CHECKLIST_CONTENT = "Привет! Тестовое сообщение"
 BOUND = 15.0

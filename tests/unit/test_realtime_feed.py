@@ -8,12 +8,15 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+from realtime import RealtimeSubscribeStates
+
 from neiromatrius.adapters.supabase_realtime import InboxFeed, RealtimeReplyWaiter
 
 
 class FakeChannel:
-    def __init__(self, fail: Exception | None) -> None:
+    def __init__(self, fail: Exception | None, topic: str = "") -> None:
         self.fail = fail
+        self.topic = f"realtime:{topic}"
         self.system: list[Callable[[Any], None]] = []
         self.changes: list[tuple[str, str, Callable[[Any], None]]] = []
         self.filters: list[str | None] = []
@@ -32,7 +35,17 @@ class FakeChannel:
     async def subscribe(self, callback: Callable[..., None]) -> None:
         if self.fail is not None:
             raise self.fail
+        self.on_state = callback
+        callback(RealtimeSubscribeStates.SUBSCRIBED, None)
         self.subscribed()
+
+    def closed_by_server(self) -> None:
+        """A ``phx_close`` realtime-py took for this channel: it forgets the channel and reports CLOSED."""
+        self.on_state(RealtimeSubscribeStates.CLOSED, None)
+
+    def rejoined(self) -> None:
+        """A reconnect's join reply: SUBSCRIBED, with the Postgres subscription not confirmed yet."""
+        self.on_state(RealtimeSubscribeStates.SUBSCRIBED, None)
 
     def subscribed(self) -> None:
         for handler in self.system:
@@ -54,6 +67,10 @@ class FakeSocket:
         self.checks = 0  # how often the watchdog looked at the socket
         self._when_checked: dict[int, asyncio.Event] = {}
         self.on_connect: Callable[[], None] = lambda: None
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
 
     @property
     def is_connected(self) -> bool:
@@ -83,9 +100,12 @@ class FakeClient:
         self.channels: list[FakeChannel] = []
         self.fail = fail
         self.realtime = FakeSocket()
+        self.second_channel = asyncio.Event()
 
     def channel(self, topic: str) -> FakeChannel:
-        self.channels.append(FakeChannel(self.fail))
+        self.channels.append(FakeChannel(self.fail, topic))
+        if len(self.channels) == 2:
+            self.second_channel.set()
         return self.channels[-1]
 
     async def remove_channel(self, channel: FakeChannel) -> None:
@@ -177,3 +197,60 @@ async def test_a_connected_inbox_never_reconnects_and_stops_watching_when_stoppe
 
     assert client.realtime.attempts == 0
     assert asyncio.all_tasks() == tasks_before  # stopped: the watchdog is gone with the feed
+
+
+async def test_events_count_only_from_the_postgres_confirmation_not_from_subscribed() -> None:
+    client = FakeClient()
+    waiter = RealtimeReplyWaiter(client)  # type: ignore[arg-type]
+    await waiter.start(within=1)
+    assert waiter.live
+
+    client.channels[0].rejoined()  # the socket came back: joined, but changes may still be missed
+    assert not waiter.live
+    client.channels[0].subscribed()
+    assert waiter.live
+
+
+async def test_going_live_again_settles_the_waits_whose_message_finished_meanwhile() -> None:
+    client, looked_up = FakeClient(), []
+    final = {"m1": True, "m2": False}
+
+    async def is_final(message_id: str) -> bool:
+        looked_up.append(message_id)
+        return final[message_id]
+
+    waiter = RealtimeReplyWaiter(client, is_final=is_final)  # type: ignore[arg-type]
+    await waiter.start(within=1)
+    client.channels[0].rejoined()
+    # While the subscription was down, m1 was answered and its event is gone; m2 is still in progress.
+    first = asyncio.create_task(waiter.wait("m1", within=10))
+    second = asyncio.create_task(waiter.wait("m2", within=0.2))
+    # Runs after both waits have registered and suspended (callbacks run in the order they were scheduled).
+    asyncio.get_running_loop().call_soon(client.channels[0].subscribed)
+
+    assert await first is True
+    assert await second is False
+    assert sorted(looked_up) == ["m1", "m2"]
+
+
+async def test_a_channel_the_server_closed_is_subscribed_again_under_a_fresh_topic() -> None:
+    client, ids = FakeClient(), []
+    resubscribed = asyncio.Event()
+    feed = InboxFeed(client, ids.append, lambda: None, reconnect_every=0.01)  # type: ignore[arg-type]
+    assert await feed.start(within=1)
+    client.realtime.on_connect = resubscribed.set  # not expected: the socket stays up
+
+    client.channels[0].closed_by_server()
+    assert not feed._subscription.live
+
+    await asyncio.wait_for(client.second_channel.wait(), 5)
+    old, new = client.channels
+    assert (old.topic, new.topic) == ("realtime:neiromatrius-inbox", "realtime:neiromatrius-inbox-1")
+    assert client.realtime.sent == [
+        {"topic": "realtime:neiromatrius-inbox", "event": "phx_leave", "payload": {}, "ref": None, "join_ref": None}
+    ]
+    assert feed._subscription.live  # the new channel's own confirmation
+    new.emit("INSERT", "messages", {"id": "m9", "direction": "inbound"})
+    assert ids == ["m9"]
+    assert not resubscribed.is_set()
+    await feed.stop()

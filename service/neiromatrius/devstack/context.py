@@ -37,4 +37,7 @@ class StackContext:
     schemas: tuple[str, ...] = ("public",)
     anon_role: str = "anon"
     max_rows: int = 1000
+    #: PostgREST's ``db-aggregates-enabled`` and ``db-plan-enabled``: off by default, as on Supabase.
+    aggregates_enabled: bool = False
+    plan_enabled: bool = False
     extras: dict[str, object] = field(default_factory=dict)

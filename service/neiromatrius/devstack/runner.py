@@ -34,6 +34,9 @@ class StackOptions:
     fresh: bool = False
     database_url: str | None = None
     auth: AuthSettings = field(default_factory=AuthSettings)
+    #: PostgREST's ``db-aggregates-enabled`` / ``db-plan-enabled``; Supabase leaves both off.
+    aggregates_enabled: bool = False
+    plan_enabled: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,13 @@ class LocalStack:
             auth_dsn = _with_user(admin_dsn, "authenticator", secrets.authenticator_password)
             pool = await asyncpg.create_pool(auth_dsn, min_size=2, max_size=20, reset=_end_transaction)
             keys = Keys(secrets.jwt_secret, secrets.anon_key, secrets.service_role_key)
-            ctx = StackContext(keys=keys, pool=pool, admin_dsn=admin_dsn)
+            ctx = StackContext(
+                keys=keys,
+                pool=pool,
+                admin_dsn=admin_dsn,
+                aggregates_enabled=self.options.aggregates_enabled,
+                plan_enabled=self.options.plan_enabled,
+            )
             endpoints = self.endpoints(secrets, admin_dsn)
             gotrue = auth.create(ctx, self.options.auth, issuer=f"{endpoints.url}/auth/v1")
             app = build_gateway(keys, rest.create(ctx), realtime.create(ctx), gotrue)

@@ -20,6 +20,7 @@ import pytest
 from realtime import AsyncRealtimeChannel, RealtimeSubscribeStates
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
+from neiromatrius.devstack.realtime.rls import wait_until_visible
 from tests.conftest import Stack
 
 WAIT = 10.0
@@ -310,3 +311,25 @@ async def test_changes_committed_while_the_replication_connection_is_down_still_
         await db.execute("insert into rt_items (label, qty) values ($1, $2)", label, qty)
     assert [(await next_event(events))["record"]["qty"] for _ in range(2)] == [1, 2]
     assert events.empty()
+
+
+@pytest.mark.local_only
+async def test_the_rls_check_waits_until_the_decoded_transaction_is_visible(stack: Stack) -> None:
+    """Logical decoding sees a commit once it is flushed, a moment before the committing backend leaves the
+    proc array; the RLS check by primary key must wait for that, or it misses the row just inserted."""
+    pool = await asyncpg.create_pool(stack.database_url, min_size=1, max_size=2)
+    writer = await asyncpg.connect(stack.database_url)
+    try:
+        open_tx = writer.transaction()
+        await open_tx.start()
+        await writer.execute("insert into rt_items (label, qty) values ($1, 1)", tag())
+        xid = int(await writer.fetchval("select pg_current_xact_id()::text::bigint")) % 2**32
+        waiting = asyncio.create_task(wait_until_visible(pool, xid))
+        done, _ = await asyncio.wait({waiting}, timeout=0.5)
+        assert not done  # still running: the check must not go ahead
+        await open_tx.commit()
+        await asyncio.wait_for(waiting, 5)  # committed: it returns
+        await wait_until_visible(pool, xid)  # and returns at once for a finished transaction
+    finally:
+        await writer.close()
+        await pool.close()

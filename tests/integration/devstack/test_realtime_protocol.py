@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlencode
 
+import asyncpg
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
@@ -230,3 +231,30 @@ def decode_v2_broadcast(frame: Any) -> tuple[str, dict[str, Any]]:
     event = frame[pos + topic_size : pos + topic_size + event_size].decode()
     payload = frame[pos + topic_size + event_size + meta_size :]
     return room, {"type": "broadcast", "event": event, "payload": json.loads(payload) if encoding == 1 else payload}
+
+
+async def test_a_duplicate_join_replaces_the_channel_and_the_close_follows_the_new_answer(
+    open_socket: Callable[[str], Any], db: asyncpg.Connection
+) -> None:
+    """realtime-py re-sends a join whose answer is late: the second join must end up subscribed, and the
+    earlier channel's phx_close (if the server sends one) names the old join and comes after the answer."""
+    ws = await open_socket("1.0.0")
+    room = topic()
+    label = f"dup-{uuid.uuid4().hex[:8]}"
+    bindings = [{**ITEMS, "filter": f"label=eq.{label}"}]
+    await ws.send(v1(room, "phx_join", join_payload(bindings), "1", "1"))
+    assert (await receive(ws))["payload"]["status"] == "ok"
+    assert (await receive(ws))["event"] == "system"
+    await ws.send(v1(room, "phx_join", join_payload(bindings), "2", "2"))
+    answer = await receive(ws)
+    assert (answer["event"], answer["ref"], answer["payload"]["status"]) == ("phx_reply", "2", "ok")
+    after: list[dict[str, Any]] = []
+    while not any(f["event"] == "system" for f in after):
+        after.append(await receive(ws))
+    await db.execute("insert into public.rt_items (label, qty) values ($1, 1)", label)
+    while not any(f["event"] == "postgres_changes" for f in after):
+        after.append(await receive(ws))
+    closes = [f for f in after if f["event"] == "phx_close"]
+    assert all(f["ref"] == "1" for f in closes)
+    [change] = [f for f in after if f["event"] == "postgres_changes"]
+    assert change["payload"]["data"]["record"]["label"] == label

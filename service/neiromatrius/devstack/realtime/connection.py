@@ -22,8 +22,6 @@ from .subscriptions import Registry, Subscription, echo
 
 log = logging.getLogger(__name__)
 
-NOT_YET = 2**63  # a since_lsn no transaction reaches
-
 
 @dataclass(frozen=True)
 class Services:
@@ -123,10 +121,19 @@ class Connection:
         if frame.topic == TOPIC_PREFIX:
             self.reply(frame, "error", {"reason": "TopicNameRequired: You must provide a topic name"})
             return
+        # A duplicate join (realtime-py re-sends one when a join's answer is late) replaces the earlier
+        # channel, as Phoenix's ``shutdown_duplicate_channel`` does, but only once the new one is
+        # subscribed, so a change committing meanwhile reaches one of them; and, as Phoenix, the old
+        # channel's ``phx_close`` goes out after the new join's answer.
         previous = self.channels.get(frame.topic)
-        if previous is not None:  # Phoenix closes the earlier channel of a duplicate join
-            self._drop(previous)
-            previous.close()
+        try:
+            await self._join_channel(frame)
+        finally:
+            if previous is not None:
+                self._drop(previous)
+                previous.close()
+
+    async def _join_channel(self, frame: Frame) -> None:
         params = frame.payload if isinstance(frame.payload, dict) else {}
         config = params.get("config") if isinstance(params.get("config"), dict) else {}
         assert isinstance(config, dict)
@@ -147,9 +154,12 @@ class Connection:
         pg_params = [p for p in pg_params if p is not None] if isinstance(pg_params, list) else []
         checked = await self._check(pg_params)
         if checked.bindings:
-            # Registered, then the position noted, before the reply: whatever commits after the
-            # position reaches this channel, including a write made right after SUBSCRIBED.
-            channel.since_lsn = NOT_YET
+            # Registered first and open to every change until the position is known: a transaction
+            # committing after the position may reach the dispatcher while the position query is still
+            # in flight, and must not be skipped. Only then older changes still queued are left out.
+            # Both happen before the reply, so "Subscribed to PostgreSQL" means live: a write made
+            # right after it is delivered (frames wait in the channel's backlog until the reply is out).
+            channel.since_lsn = 0
             self.services.registry.add(Subscription(channel, checked.bindings))
             checked = await self._note_position(channel, checked)
         self.services.hub.add(channel)

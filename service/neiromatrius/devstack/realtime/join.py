@@ -1,8 +1,9 @@
 """Checking a join's ``postgres_changes`` bindings against the database, as Realtime's subscription
 insert does: the table must be in the publication, filter columns must exist and values must cast.
 
-A subscription receives the transactions committing after the WAL position noted once it is
-registered, whatever the feed's lag, and nothing older.
+A subscription receives every transaction committing after the WAL position noted once it is
+registered, whatever the feed's lag; while that position is being read it receives whatever the
+dispatcher reaches (as Realtime delivers any change it polls once the subscription row exists).
 """
 
 from __future__ import annotations

@@ -5,11 +5,11 @@ Module map:
 * request parsing: ``request`` (headers, JWT via ``auth``, ``negotiation``, ``preferences``),
   ``querystring`` with ``grammar``/``filter_grammar``/``select_grammar`` into ``model`` data,
   ``payload`` for JSON bodies;
-* the schema cache: ``catalog`` (data), ``catalog_load`` (queries), ``schema_cache`` (reloads),
-  ``relationships`` (embeds);
+* the schema cache: ``catalog`` (data), ``catalog_load`` (queries), ``view_keys`` (keys seen through
+  views), ``schema_cache`` (reloads), ``relationships`` (embeds);
 * SQL: ``sqlfrag`` (parameters, filters), ``sqlread``, ``sqlwrite``, ``sqlrpc``, ``sqlresult``;
-* running and answering: ``engine`` (one transaction), ``read``/``write``/``rpc``, ``reply``,
-  ``responses``, ``errors``; ``app`` routes.
+* running and answering: ``engine`` (one transaction), ``read``/``write``/``rpc``, ``counting``
+  (exact, planned, estimated totals), ``reply``, ``responses``, ``errors``; ``app`` routes.
 """
 
 from __future__ import annotations
@@ -29,7 +29,13 @@ class RestComponent:
 
     def __init__(self, ctx: StackContext) -> None:
         self.cache = SchemaCache(ctx.admin_dsn, ctx.schemas)
-        self.engine = Engine(self.cache, ctx.pool, max_rows=ctx.max_rows)
+        self.engine = Engine(
+            self.cache,
+            ctx.pool,
+            max_rows=ctx.max_rows,
+            aggregates_enabled=ctx.aggregates_enabled,
+            plan_enabled=ctx.plan_enabled,
+        )
         self.app: ASGIApp = RestApp(self.engine, Authenticator(ctx.keys.jwt_secret, ctx.anon_role), ctx.schemas)
 
     async def start(self) -> None:

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .auth import Authenticator
-from .engine import Engine
+from .engine import Engine, PlanAnswer
 from .errors import JSON_UTF8, RestError
 from .read import read
 from .reply import Reply, error_reply
@@ -70,7 +70,8 @@ class RestApp:
         body = await request.body() if method in _WRITES else b""
         query = request.scope.get("query_string", b"").decode("utf-8", "replace")
         req = build_request(
-            method, path, request.scope["headers"], query, body, self.authenticator, self.schemas
+            method, path, request.scope["headers"], query, body, self.authenticator, self.schemas,
+            plan_enabled=self.engine.plan_enabled,
         )  # fmt: skip
         if path == "/":
             return self._root(req.schema)
@@ -85,13 +86,16 @@ class RestApp:
         else:
             raise RestError(405, "PGRST117", f"Unsupported HTTP method: {method}")
         try:
+            try:
+                return await action(self.engine, req)
+            except RestError as exc:
+                if exc.code not in _CACHE_MISSES:
+                    raise
+            # The schema may have changed since the cache last loaded: reload once and try again.
+            await self.engine.fresh()
             return await action(self.engine, req)
-        except RestError as exc:
-            if exc.code not in _CACHE_MISSES:
-                raise
-        # The schema may have changed since the cache last loaded: reload once and try again.
-        await self.engine.fresh()
-        return await action(self.engine, req)
+        except PlanAnswer as plan:
+            return Reply(200, {"Content-Type": req.media.content_type}, plan.body.encode())
 
     def _options(self, path: str) -> Reply:
         """``Allow`` as PostgREST computes it: RPCs by volatility, relations by what they support."""

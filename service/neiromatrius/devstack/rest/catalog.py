@@ -11,9 +11,23 @@ QualifiedName = tuple[str, str]
 
 @dataclass(frozen=True)
 class Column:
+    """A column as writes and filters need it.
+
+    ``type`` keeps the modifier (``character(2)``, ``numeric(5,2)``): a JSON body's values are read
+    as the column would store them. ``filter_type`` is the domain's base type with no modifier,
+    spelled so the parser adds none (``bpchar``, ``"bit"``): PostgREST sends filter values as
+    untyped literals, which PostgreSQL reads that way, so ``iso=eq.DZ`` on a ``char(2)`` column is
+    never cut to ``char(1)`` and ``eq.1.005`` on a ``numeric(5,2)`` is never rounded.
+    """
+
     name: str
-    type: str  # ``format_type`` without typmod, schema-qualified unless in pg_catalog
-    default: str | None = None  # the DEFAULT expression, as ``pg_get_expr`` renders it
+    type: str  # ``format_type`` with typmod, schema-qualified unless in pg_catalog
+    default: str | None = None  # the DEFAULT expression (the identity sequence's ``nextval`` included)
+    filter_type: str = ""
+
+    @property
+    def value_type(self) -> str:
+        return self.filter_type or self.type
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,10 @@ class Relation:
     @property
     def qualified(self) -> QualifiedName:
         return (self.schema, self.name)
+
+    @property
+    def filter_types(self) -> dict[str, str]:
+        return {c.name: c.value_type for c in self.columns.values()}
 
     def is_unique(self, columns: tuple[str, ...]) -> bool:
         wanted = frozenset(columns)
@@ -89,7 +107,7 @@ class Catalog:
 
     def column_types(self, schema: str, name: str) -> dict[str, str]:
         rel = self.relations.get((schema, name))
-        return {c.name: c.type for c in rel.columns.values()} if rel else {}
+        return rel.filter_types if rel else {}
 
     def fks_from(self, source: QualifiedName) -> Iterator[ForeignKey]:
         return (fk for fk in self.foreign_keys if fk.source == source)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 
@@ -16,6 +17,7 @@ import asyncpg
 
 from .catalog import Catalog, Relation
 from .errors import RestError, connection_error, from_pg, pool_timeout
+from .negotiation import Media
 from .request import ApiRequest
 from .schema_cache import SchemaCache
 from .sqlfrag import ident, literal
@@ -32,12 +34,21 @@ class Engine:
     """What every request needs: the schema cache, the request pool and the settings."""
 
     def __init__(
-        self, cache: SchemaCache, pool: asyncpg.Pool, *, max_rows: int | None, allow_tx_override: bool = True
+        self,
+        cache: SchemaCache,
+        pool: asyncpg.Pool,
+        *,
+        max_rows: int | None,
+        allow_tx_override: bool = True,
+        aggregates_enabled: bool = False,
+        plan_enabled: bool = False,
     ) -> None:
         self.cache = cache
         self.pool = pool
         self.max_rows = max_rows
         self.allow_tx_override = allow_tx_override
+        self.aggregates_enabled = aggregates_enabled
+        self.plan_enabled = plan_enabled
 
     @property
     def catalog(self) -> Catalog:
@@ -78,7 +89,27 @@ class Engine:
         self, req: ApiRequest, sql: str, args: Sequence[object], *, read_only: bool, check: RowCheck | None = None
     ) -> asyncpg.Record:
         """Execute ``sql`` in the request's transaction and return its one result row."""
+        row, _ = await self.run_planned(req, sql, args, read_only=read_only, check=check)
+        return row
+
+    async def run_planned(
+        self,
+        req: ApiRequest,
+        sql: str,
+        args: Sequence[object],
+        *,
+        read_only: bool,
+        check: RowCheck | None = None,
+        explain: str | None = None,
+    ) -> tuple[asyncpg.Record, int | None]:
+        """Like :meth:`run`; ``explain`` (a ``SELECT`` over the same parameters) also gets the planner's
+        row estimate, in the same transaction, as PostgREST's ``count=planned`` (``preparePlanRows``)."""
         script = self.begin_script(req, read_only=read_only)
+        plan = req.media.media is Media.PLAN
+        if plan:
+            # ``Accept: application/vnd.pgrst.plan``: the statement's plan is the answer (db-plan-enabled).
+            options = "".join(f", {o.upper()}" for o in req.media.plan_options)
+            sql, check, explain = f"EXPLAIN (FORMAT {req.media.plan_format.upper()}{options}) {sql}", None, None
         try:
             conn = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT)
         except TimeoutError as exc:
@@ -87,7 +118,8 @@ class Engine:
             # Failing to get a connection (even with a server error such as "shutting down") is PGRST000.
             raise connection_error(exc) from exc
         try:
-            return await self._in_transaction(conn, script, sql, args, check, self.wants_rollback(req))
+            rollback = self.wants_rollback(req)
+            return await self._in_transaction(conn, script, sql, args, check, rollback, explain, plan=plan)
         except asyncpg.PostgresError as exc:
             raise from_pg(exc, req.identity.authed) from exc
         except (OSError, asyncpg.InterfaceError) as exc:
@@ -110,9 +142,16 @@ class Engine:
         args: Sequence[object],
         check: RowCheck | None,
         rollback: bool,
-    ) -> asyncpg.Record:
+        explain: str | None,
+        *,
+        plan: bool = False,
+    ) -> tuple[asyncpg.Record, int | None]:
         try:
             await conn.execute(script)
+            if plan:
+                lines = await conn.fetch(sql, *args)
+                await conn.execute("ROLLBACK" if rollback else "COMMIT")
+                raise PlanAnswer("\n".join(str(r[0]) for r in lines))
             row = await conn.fetchrow(sql, *args)
             if row is None:  # the outer SELECT aggregates, so it always yields a row
                 raise RestError(500, "PGRSTX00", "The statement returned no result row")
@@ -120,11 +159,27 @@ class Engine:
             if error is not None:
                 await conn.execute("ROLLBACK")
                 raise error
+            planned = await _plan_rows(conn, explain, args) if explain is not None else None
             await conn.execute("ROLLBACK" if rollback else "COMMIT")
-            return row
+            return row, planned
         except BaseException:
             await _abandon(conn)
             raise
+
+
+class PlanAnswer(Exception):
+    """The plan of the request's statement, to be sent as the response body."""
+
+    def __init__(self, body: str) -> None:
+        super().__init__("plan")
+        self.body = body
+
+
+async def _plan_rows(conn: asyncpg.pool.PoolConnectionProxy, select: str, args: Sequence[object]) -> int:
+    """``Plan Rows`` of the top plan node of ``EXPLAIN (FORMAT JSON) select``."""
+    plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {select}", *args)
+    parsed = json.loads(plan) if isinstance(plan, str) else plan
+    return int(parsed[0]["Plan"]["Plan Rows"])
 
 
 async def _abandon(conn: asyncpg.pool.PoolConnectionProxy) -> None:

@@ -31,7 +31,9 @@ class Field:
 class SelectField:
     field: Field
     alias: str | None = None
-    cast: str | None = None
+    cast: str | None = None  # on the column, before any aggregate
+    aggregate: str | None = None  # ``count``, ``sum``, ``avg``, ``min``, ``max`` (``count()`` has field ``*``)
+    aggregate_cast: str | None = None  # ``col.sum()::int``: on the aggregate's result
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,20 @@ class Media(Enum):
     JSON = "application/json"
     OBJECT = "application/vnd.pgrst.object+json"
     CSV = "text/csv"
+    PLAN = "application/vnd.pgrst.plan"
+
+
+#: ``options=`` of the plan media type, as EXPLAIN spells them (MediaType.hs ``ExplainOption``).
+PLAN_OPTIONS = ("analyze", "verbose", "settings", "buffers", "wal")
 
 
 @dataclass(frozen=True)
 class MediaChoice:
     media: Media
     strip_nulls: bool = False
+    plan_format: str = "json"  # ``+json`` or ``+text``
+    plan_for: str = "application/json"
+    plan_options: tuple[str, ...] = ()
 
     @property
     def singular(self) -> bool:
@@ -25,6 +33,9 @@ class MediaChoice:
 
     @property
     def content_type(self) -> str:
+        if self.media is Media.PLAN:  # MediaType.hs ``toMime (MTVndPlan mt fmt opts)``
+            options = f"; options={'|'.join(self.plan_options)}" if self.plan_options else ""
+            return f'application/vnd.pgrst.plan+{self.plan_format}; for="{self.plan_for}"{options}; charset=utf-8'
         if self.media is Media.CSV:
             return "text/csv; charset=utf-8"
         if self.strip_nulls:
@@ -45,8 +56,11 @@ _PLAIN = {
 }
 
 
-def negotiate_media(accept: str | None) -> MediaChoice:
-    """The first acceptable type by quality, else 406 PGRST107 (like PostgREST's ``negotiateContent``)."""
+def negotiate_media(accept: str | None, *, plan: bool = False) -> MediaChoice:
+    """The first acceptable type by quality, else 406 PGRST107 (like PostgREST's ``negotiateContent``).
+
+    The plan media type exists only with ``db-plan-enabled``; otherwise it is one more unknown type.
+    """
     if not accept or not accept.strip():
         return _DEFAULT
     ranges: list[tuple[float, int, str, dict[str, str]]] = []
@@ -59,6 +73,8 @@ def negotiate_media(accept: str | None) -> MediaChoice:
             quality = 1.0
         ranges.append((-quality, position, name.lower(), params))
     for _q, _pos, name, params in sorted(ranges):
+        if plan and name in _PLAN_TYPES:
+            return _plan_choice(name, params)
         choice = _PLAIN.get(name)
         if choice is None:
             continue
@@ -66,6 +82,19 @@ def negotiate_media(accept: str | None) -> MediaChoice:
             return MediaChoice(choice.media, strip_nulls=True)
         return choice
     raise RestError(406, "PGRST107", "None of these media types are available: " + ", ".join(r[2] for r in ranges))
+
+
+_PLAN_TYPES = {
+    "application/vnd.pgrst.plan": "text",
+    "application/vnd.pgrst.plan+text": "text",
+    "application/vnd.pgrst.plan+json": "json",
+}
+
+
+def _plan_choice(name: str, params: dict[str, str]) -> MediaChoice:
+    target = params.get("for", "application/json").strip('"') or "application/json"
+    options = tuple(o for o in params.get("options", "").strip('"').split("|") if o in PLAN_OPTIONS)
+    return MediaChoice(Media.PLAN, plan_format=_PLAN_TYPES[name], plan_for=target, plan_options=options)
 
 
 def choose_schema(method: str, headers: dict[str, str], schemas: tuple[str, ...]) -> tuple[str, bool]:

@@ -6,7 +6,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Literal
 
-from .catalog import Catalog, ForeignKey, Relation
+from .catalog import Catalog, ForeignKey, QualifiedName, Relation
 from .errors import RestError
 
 Cardinality = Literal["many-to-one", "one-to-many", "one-to-one", "many-to-many"]
@@ -34,9 +34,17 @@ class Relationship:
         return self.cardinality in ("many-to-one", "one-to-one")
 
     def hint_names(self) -> set[str]:
+        """What ``!hint`` may name (Plan.hs ``findRel``): the constraint, or its one column on either side."""
         if self.junction is not None:
             return {self.junction.relation.name, self.junction.to_source.name, self.junction.to_target.name}
-        return {self.fk.name, *self.fk.columns}
+        names = {self.fk.name}
+        if len(self.fk.columns) == 1:
+            names |= {self.fk.columns[0], self.fk.target_columns[0]}
+        return names
+
+    @property
+    def is_self(self) -> bool:
+        return self.fk.source == self.fk.target
 
     def describe(self) -> dict[str, str]:
         """One entry of PGRST201's ``details``."""
@@ -72,6 +80,9 @@ def resolve(catalog: Catalog, source: Relation, name: str, hint: str | None) -> 
         return candidates[0]
     if not candidates:
         raise _no_relationship(catalog, source, name, hint)
+    chosen = _self_reference(candidates)
+    if chosen is not None:
+        return chosen
     raise RestError(
         300, "PGRST201",
         f"Could not embed because more than one relationship was found for '{source.name}' and '{name}'",
@@ -82,19 +93,43 @@ def resolve(catalog: Catalog, source: Relation, name: str, hint: str | None) -> 
     )  # fmt: skip
 
 
+def _self_reference(candidates: list[Relationship]) -> Relationship | None:
+    """A self-referencing foreign key is found both ways; PostgREST takes the one-to-many (the children).
+
+    The many-to-one (the parent) is reached with the FK column or the constraint as a hint.
+    """
+    if len(candidates) != 2:
+        return None
+    first, second = candidates
+    if not (first.is_self and second.is_self and first.fk == second.fk):
+        return None
+    kinds = {first.cardinality: first, second.cardinality: second}
+    return kinds.get("one-to-many") if set(kinds) == {"one-to-many", "many-to-one"} else None
+
+
 def _candidates(catalog: Catalog, source: Relation, name: str) -> list[Relationship]:
     target = catalog.relation(source.schema, name)
     found: list[Relationship] = []
     if target is not None:
         found += _direct(catalog, source, target)
         found += _many_to_many(catalog, source, target)
-    # ``select=*,user_id(*)`` or ``select=*,todos_user_id_fkey(*)``: a column or a constraint names the target.
+    # ``select=*,user_id(*)``: a one-column FK names its parent; ``select=*,todos_user_id_fkey(*)``: a
+    # constraint names the other end, whichever way it points.
     for fk in catalog.fks_from(source.qualified):
-        if (len(fk.columns) == 1 and name in fk.columns) or name == fk.name:
+        if name == fk.name or (len(fk.columns) == 1 and name == fk.columns[0]):
             other = catalog.relation(*fk.target)
-            if other is not None and (target is None or other.name != name):
+            if other is not None:
                 found.append(_forward(source, other, fk))
-    return found
+    for fk in catalog.fks_to(source.qualified):
+        if name == fk.name:
+            other = catalog.relation(*fk.source)
+            if other is not None:
+                found.append(_backward(source, other, fk))
+    unique: dict[tuple[str, QualifiedName, str, QualifiedName], Relationship] = {}
+    for rel in found:
+        key = (rel.cardinality, rel.target.qualified, rel.fk.name, rel.fk.source)
+        unique.setdefault(key, rel)
+    return list(unique.values())
 
 
 def _forward(source: Relation, target: Relation, fk: ForeignKey) -> Relationship:
@@ -102,12 +137,14 @@ def _forward(source: Relation, target: Relation, fk: ForeignKey) -> Relationship
     return Relationship(source, target, one, fk, tuple(zip(fk.columns, fk.target_columns, strict=True)))
 
 
+def _backward(source: Relation, target: Relation, fk: ForeignKey) -> Relationship:
+    card: Cardinality = "one-to-one" if target.is_unique(fk.columns) else "one-to-many"
+    return Relationship(source, target, card, fk, tuple(zip(fk.target_columns, fk.columns, strict=True)))
+
+
 def _direct(catalog: Catalog, source: Relation, target: Relation) -> list[Relationship]:
     found = [_forward(source, target, fk) for fk in catalog.fks_from(source.qualified) if fk.target == target.qualified]
-    for fk in catalog.fks_to(source.qualified):
-        if fk.source == target.qualified:
-            card: Cardinality = "one-to-one" if target.is_unique(fk.columns) else "one-to-many"
-            found.append(Relationship(source, target, card, fk, tuple(zip(fk.target_columns, fk.columns, strict=True))))
+    found += [_backward(source, target, fk) for fk in catalog.fks_to(source.qualified) if fk.source == target.qualified]
     return found
 
 

@@ -85,6 +85,8 @@ def build_request(
     body: bytes,
     authenticator: Authenticator,
     schemas: tuple[str, ...],
+    *,
+    plan_enabled: bool = False,
 ) -> ApiRequest:
     headers: dict[str, str] = {}
     prefer: list[str] = []
@@ -109,7 +111,7 @@ def build_request(
         profile_negotiated=negotiated,
         query=parse_query(query_string),
         prefs=parse_preferences(prefer),
-        media=negotiate_media(headers.get("accept")),
+        media=negotiate_media(headers.get("accept"), plan=plan_enabled),
         header_range=parse_range_header(headers.get("range")) if method in ("GET", "HEAD") else Range(),
         body=body,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from .catalog import Function
+from .counting import Counting
 from .engine import Engine
 from .errors import RestError
 from .model import Range
@@ -28,24 +29,28 @@ async def rpc(engine: Engine, req: ApiRequest) -> Reply:
     read_only = not is_post or fn.volatility in ("s", "i")
     params = Params()
     source_sql = call_source(fn, keys, text, params, single_object=single_object)
-    rows, total, rng = _rows(engine, req, fn, params)
+    rows, count_from, rng = _rows(engine, req, fn, params)
     body = body_expression(
         req.media, shape="rows" if fn.shape == "composite" else "scalar", single_value=not fn.returns_set
     )
-    sql = wrap(
-        rows, body, total=total if req.prefs.count else "NULL::bigint", with_sql=f"WITH pgrst_source AS ({source_sql}) "
-    )
-    row = await engine.run(req, sql, params.values, read_only=read_only, check=row_checks(req))
-    headers = common_headers(req, engine, ("params", "count", "tx", "handling", "timezone"))
-    page, total_rows = int(row["page"]), row["total"]
+    with_sql = f"WITH pgrst_source AS ({source_sql}) "
+    counting = Counting.of(req.prefs, engine.max_rows)
+    sql = wrap(rows, body, total=counting.total_sql(count_from), with_sql=with_sql)
+    explain = counting.explain_sql(count_from, len(params.values), with_sql)
+    # v12.2 enforces ``handling=strict, max-affected=n`` on RPC too: more result rows roll the call back.
+    checks = row_checks(req, max_affected=fn.shape != "void")
+    row, planned = await engine.run_planned(req, sql, params.values, read_only=read_only, check=checks, explain=explain)
+    honoured = ("params", "count", "tx", "handling", "timezone", "max-affected")
+    headers = common_headers(req, engine, honoured if fn.shape != "void" else honoured[:-1])
+    page, total_rows = int(row["page"]), counting.total(row["total"], planned)
     lower, upper = rng.offset, rng.offset + page - 1
     status = range_status(lower, upper, total_rows)
     headers["Content-Range"] = content_range(lower, upper, total_rows)
     if fn.shape == "void":
         return Reply(204, headers).with_gucs(row["headers"], row["status"])
     headers.update(content_headers(req))
-    if status == 416:
-        return Reply(416, headers, out_of_range(lower, int(total_rows)).body())
+    if status == 416 and total_rows is not None:
+        return Reply(416, headers, out_of_range(lower, total_rows).body())
     payload = b"" if req.method == "HEAD" else str(row["body"]).encode()
     return Reply(status, headers, payload).with_gucs(row["headers"], row["status"])
 
@@ -64,13 +69,13 @@ def _arguments(req: ApiRequest) -> tuple[str, list[str]]:
 def _rows(engine: Engine, req: ApiRequest, fn: Function, params: Params) -> tuple[str, str, Range]:
     rng = req.top_range(engine.max_rows if fn.returns_set else None)
     if fn.shape != "composite":
-        count = "(SELECT pg_catalog.count(*) FROM pgrst_source)"
-        return f"SELECT pgrst_source.pgrst_scalar FROM pgrst_source{limit_offset(rng)}", count, rng
-    types = {c.name: c.type for c in fn.columns.values()}
+        return f"SELECT pgrst_source.pgrst_scalar FROM pgrst_source{limit_offset(rng)}", "pgrst_source", rng
+    types = {c.name: c.value_type for c in fn.columns.values()}
     relation = engine.catalog.relation(*fn.relation) if fn.relation else None
     source = Source("pgrst_source", fn.name, types, relation)
-    level = ReadBuilder(engine.catalog, req.query, params).level(source, req.query.select, (), [])
+    level = ReadBuilder(engine.catalog, req.query, params, aggregates=engine.aggregates_enabled).level(
+        source, req.query.select, (), []
+    )
     order = f" ORDER BY {level.order}" if level.order else ""
     rows = f"SELECT {', '.join(level.columns)} FROM {level.from_clause(source)}{order}{limit_offset(rng)}"
-    count = f"(SELECT pg_catalog.count(*) FROM {level.from_clause(source, count_only=True)})"
-    return rows, count, rng
+    return rows, level.from_clause(source, count_only=True), rng

@@ -45,19 +45,26 @@ def _item(cur: Cursor) -> SelectItem:
     if cur.at(":") and not cur.at("::"):
         cur.pos += 1
         alias, name = first, field_name(cur)
+    if name == "count" and cur.eat("()"):
+        # ``count()``: whether aggregates are allowed is the plan's decision (db-aggregates-enabled).
+        result_cast = identifier(cur) if cur.eat("::") else None
+        _field_end(cur)
+        return SelectField(Field("*"), alias, None, "count", result_cast)
     if cur.peek() in ("!", "("):
         hint, join = _embed_params(cur)
-        if name == "count" and cur.at("()"):
-            raise aggregates_not_allowed()
         return SelectEmbed(name, _children(cur), alias, hint, join)
     path = json_path(cur)
     cast = None
     if cur.eat("::"):
         cast = identifier(cur)
-    if _AGGREGATE.match(cur.text, cur.pos):
-        raise aggregates_not_allowed()
+    aggregate = _AGGREGATE.match(cur.text, cur.pos)
+    if aggregate is None:
+        _field_end(cur)
+        return SelectField(Field(name, path), alias, cast)
+    cur.pos = aggregate.end()
+    result_cast = identifier(cur) if cur.eat("::") else None
     _field_end(cur)
-    return SelectField(Field(name, path), alias, cast)
+    return SelectField(Field(name, path), alias, cast, aggregate.group(1), result_cast)
 
 
 def _field_end(cur: Cursor) -> None:

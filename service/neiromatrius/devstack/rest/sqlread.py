@@ -18,6 +18,7 @@ from .catalog import Catalog, Relation
 from .errors import RestError
 from .model import Condition, EmbedPath, Filter, OrderTerm, QueryParams, Range, SelectEmbed, SelectField, SelectItem
 from .relationships import Relationship, resolve
+from .select_grammar import aggregates_not_allowed
 from .sqlfrag import Params, Scope, check_cast, ident, qualified, render_condition, render_field, render_order
 
 
@@ -40,12 +41,14 @@ class Level:
     count_joins: list[str] = field(default_factory=list)
     where: list[str] = field(default_factory=list)
     order: str = ""
+    group: list[str] = field(default_factory=list)
 
     def from_clause(self, source: Source, *, count_only: bool = False, junction: str = "") -> str:
-        """``source AS alias [JOIN junction] [lateral joins] [WHERE …]``."""
+        """``source AS alias [JOIN junction] [lateral joins] [WHERE …] [GROUP BY …]`` (counts skip the grouping)."""
         joins = self.count_joins if count_only else self.joins
         where = f" WHERE {' AND '.join(self.where)}" if self.where else ""
-        return f"{source.sql} AS {ident(source.alias)}{junction}{''.join(' ' + j for j in joins)}{where}"
+        group = f" GROUP BY {', '.join(self.group)}" if self.group and not count_only else ""
+        return f"{source.sql} AS {ident(source.alias)}{junction}{''.join(' ' + j for j in joins)}{where}{group}"
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class _Embed:
     rel: Relationship
     lateral: str  # the lateral join's alias
     join: str
+    value: str | None = None  # the JSON it adds to the row (none for a spread)
+    column: int = -1  # where that value sits in the level's columns
 
 
 def limit_offset(rng: Range) -> str:
@@ -68,8 +73,17 @@ def limit_offset(rng: Range) -> str:
 class ReadBuilder:
     """Renders one request's select tree; embeds are resolved against the catalogue as it goes."""
 
-    def __init__(self, catalog: Catalog, query: QueryParams, params: Params, *, root_filters: bool = True) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        query: QueryParams,
+        params: Params,
+        *,
+        root_filters: bool = True,
+        aggregates: bool = False,
+    ) -> None:
         self.catalog = catalog
+        self.aggregates = aggregates
         self.query = query
         self.params = params
         # A write's root filters choose the rows to change; its representation is not filtered again.
@@ -82,10 +96,15 @@ class ReadBuilder:
         embeds: dict[str, _Embed] = {}
         for item in items:
             if isinstance(item, SelectEmbed):
+                if item.label in embeds:
+                    raise self._duplicate_embed(source, path, item.label)
                 embed = self._embed(source, scope, item, path, out)
                 embeds[item.label] = embed
             else:
                 out.columns.extend(self._field(source, scope, item))
+        out.group = self._grouping(source, scope, items)
+        if out.group or any(isinstance(i, SelectField) and i.aggregate for i in items):
+            self._group_embeds(out, embeds)
         if path or self.root_filters:
             out.where += [self._condition(cond, scope, embeds, out) for cond in self.query.conditions(path)]
         terms = self.query.orders.get(path)
@@ -93,7 +112,59 @@ class ReadBuilder:
             out.order = render_order(terms, scope, self.params, self._order_scopes(terms, embeds))
         return out
 
+    def _duplicate_embed(self, source: Source, path: EmbedPath, label: str) -> RestError:
+        """PostgREST v12 names each embed's lateral join ``<parent table>_<alias or name>_<depth>`` (Plan.hs
+        ``aggAlias``); two embeds of one name under one parent collide there, and PostgreSQL refuses the
+        statement (42712, answered 400)."""
+        parent = source.relation.name if source.relation is not None else source.alias
+        return RestError(400, "42712", f'table name "{parent}_{label}_{len(path) + 1}" specified more than once')
+
+    def _grouping(self, source: Source, scope: Scope, items: tuple[SelectItem, ...]) -> list[str]:
+        """With an aggregate in ``select`` (db-aggregates-enabled), every other column groups the rows."""
+        fields = [i for i in items if isinstance(i, SelectField)]
+        if not any(f.aggregate for f in fields):
+            return []
+        if not self.aggregates:
+            raise aggregates_not_allowed()
+        group: list[str] = []
+        for item in fields:
+            if item.aggregate:
+                continue
+            if item.field.name == "*":
+                names = source.relation.columns if source.relation is not None else source.types
+                group += [f"{scope.quoted}.{ident(c)}" for c in names]
+            else:
+                sql, _ = render_field(scope, item.field, self.params)
+                group.append(f"CAST({sql} AS {check_cast(item.cast)})" if item.cast else sql)
+        return group
+
+    @staticmethod
+    def _group_embeds(out: Level, embeds: Mapping[str, _Embed]) -> None:
+        """Beside an aggregate, an embedded resource groups the rows too. ``json`` has no equality, so the
+        grouping is on its text, and the column is that same text read back as JSON (unchanged)."""
+        for embed in embeds.values():
+            if embed.value is None:
+                continue
+            text = f"({embed.value})::text"
+            out.group.append(text)
+            out.columns[embed.column] = f"({text})::json AS {ident(embed.item.label)}"
+
+    def _aggregate(self, scope: Scope, item: SelectField) -> list[str]:
+        assert item.aggregate is not None
+        if item.field.name == "*":
+            sql = "pg_catalog.count(*)"
+        else:
+            arg, _ = render_field(scope, item.field, self.params)
+            if item.cast:
+                arg = f"CAST({arg} AS {check_cast(item.cast)})"
+            sql = f"pg_catalog.{item.aggregate}({arg})"
+        if item.aggregate_cast:
+            sql = f"CAST({sql} AS {check_cast(item.aggregate_cast)})"
+        return [f"{sql} AS {ident(item.alias or item.aggregate)}"]
+
     def _field(self, source: Source, scope: Scope, item: SelectField) -> list[str]:
+        if item.aggregate:
+            return self._aggregate(scope, item)
         if item.field.name == "*":
             if source.explicit_star and source.relation is not None:
                 return [f"{scope.quoted}.{ident(c)}" for c in source.relation.columns]
@@ -170,13 +241,12 @@ class ReadBuilder:
             if not rel.to_one:
                 value = "COALESCE(" + value + ", '[]')"
             out.columns.append(f"{value} AS {ident(item.label)}")
+            return _Embed(item, rel, lateral, join, value, len(out.columns) - 1)
         return _Embed(item, rel, lateral, join)
 
     def _child_select(self, rel: Relationship, alias: str, item: SelectEmbed, path: EmbedPath, parent: Scope) -> str:
         target = rel.target
-        source = Source(
-            qualified(target.schema, target.name), alias, {c.name: c.type for c in target.columns.values()}, target
-        )
+        source = Source(qualified(target.schema, target.name), alias, target.filter_types, target)
         link: list[str] = []
         extra_from = ""
         if rel.junction is not None:

@@ -44,9 +44,11 @@ def _columns(rel: Relation, payload: Payload, req: ApiRequest) -> list[Column]:
 
 
 def _representation(engine: Engine, req: ApiRequest, rel: Relation, params: Params, *, explicit_star: bool) -> str:
-    types = {c.name: c.type for c in rel.columns.values()}
+    types = rel.filter_types
     source = Source("pgrst_source", rel.name, types, rel, explicit_star=explicit_star)
-    level = ReadBuilder(engine.catalog, req.query, params, root_filters=False).level(source, req.query.select, (), [])
+    level = ReadBuilder(
+        engine.catalog, req.query, params, root_filters=False, aggregates=engine.aggregates_enabled
+    ).level(source, req.query.select, (), [])
     order = f" ORDER BY {level.order}" if level.order else ""
     return f"SELECT {', '.join(level.columns)} FROM {level.from_clause(source)}{order}"
 
@@ -116,7 +118,7 @@ def _location(rel: Relation, body: object, page: int) -> str | None:
 
 
 def _root_where(req: ApiRequest, rel: Relation, params: Params) -> list[str]:
-    scope = Scope(rel.name, {c.name: c.type for c in rel.columns.values()})
+    scope = Scope(rel.name, rel.filter_types)
     return render_conditions(req.query.conditions(), scope, params)
 
 
