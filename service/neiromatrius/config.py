@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from .errors import ConfigError
 
 BOT_TOKEN_VARIABLE = "TELEGRAM_BOT_TOKEN"
+# Read in this order, later files over earlier ones and the environment over both: `.env` is yours,
+# `.env.local` is written by `neiromatrius devstack` (the local stack's URL, keys and a SECRET_KEY).
+ENV_FILES = (".env", ".env.local")
 DEFAULT_CATEGORIES = (
     "sales",
     "pricing",
@@ -41,7 +44,7 @@ def _split_list(value: Any) -> Any:
 
 class Settings(BaseSettings):
     # Compose passes an unset ${VAR:-} as an empty string: that means "not set", not "set to nothing".
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True)
+    model_config = SettingsConfigDict(env_file=ENV_FILES, extra="ignore", frozen=True, env_ignore_empty=True)
 
     supabase_url: str = Field(pattern=r"^https?://")
     supabase_service_role_key: SecretStr

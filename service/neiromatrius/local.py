@@ -7,7 +7,6 @@ keys in their environment. Any child ending stops the others; Ctrl-C or SIGTERM 
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -21,7 +20,6 @@ import httpx
 from .devstack.process import DevstackProcess
 
 API_READY_TIMEOUT = 60.0
-SECRET_FILE = "secret_key"
 
 CURL = """curl -X POST {api}/api/messages/ \\
   -H "Content-Type: application/json" \\
@@ -41,16 +39,6 @@ class LocalOptions:
     migrations_dir: Path
     fresh: bool
     database_url: str | None
-
-
-def local_secret_key(data_dir: Path) -> str:
-    """A SECRET_KEY for local runs, kept with the stack's data so signatures survive restarts."""
-    path = data_dir / SECRET_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
-        path.chmod(0o600)
-    return path.read_text(encoding="utf-8").strip()
 
 
 class LocalSystem:
@@ -89,7 +77,8 @@ class LocalSystem:
         env = dict(os.environ)
         env.update(stack_env)
         env["API_PORT"] = str(self.options.api_port)
-        env.setdefault("SECRET_KEY", local_secret_key(self.options.data_dir))
+        # The stack's env file carries a SECRET_KEY; one exported by the user wins, as before.
+        env["SECRET_KEY"] = os.environ.get("SECRET_KEY") or stack_env["SECRET_KEY"]
         env["PYTHONUNBUFFERED"] = "1"
         return env
 

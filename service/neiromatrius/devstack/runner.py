@@ -41,6 +41,7 @@ class StackEndpoints:
     service_role_key: str
     jwt_secret: str
     database_url: str  # postgresql+asyncpg://…, the checklist's form
+    secret_key: str  # the service's SECRET_KEY, so the env file is all `neiromatrius api` needs
 
     def env(self) -> dict[str, str]:
         return {
@@ -49,6 +50,7 @@ class StackEndpoints:
             "SUPABASE_SERVICE_ROLE_KEY": self.service_role_key,
             "SUPABASE_JWT_SECRET": self.jwt_secret,
             "DATABASE_URL": self.database_url,
+            "SECRET_KEY": self.secret_key,
         }
 
 
@@ -66,7 +68,10 @@ def _with_user(dsn: str, user: str, password: str) -> str:
 
 def write_env_file(path: Path, values: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# Written by `neiromatrius devstack`: the local stack's endpoints and keys."]
+    lines = [
+        "# Written by `neiromatrius devstack`: the local stack's endpoints and keys, and a SECRET_KEY for the service.",
+        "# `neiromatrius api`, `listener` and `check` read it after .env (docs/operations.md): no copying needed.",
+    ]
     lines += [f"{key}={value}" for key, value in values.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(0o600)
@@ -111,6 +116,7 @@ class LocalStack:
             service_role_key=secrets.service_role_key,
             jwt_secret=secrets.jwt_secret,
             database_url=admin_dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
+            secret_key=state.service_secret_key(self.data_dir),
         )
 
     async def serve(self) -> None:
