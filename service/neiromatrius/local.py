@@ -1,7 +1,10 @@
-"""``neiromatrius run`` (``make run``): the local stack, the API and the listener, as three processes.
+"""``neiromatrius run`` (``make run``): the local stack, the API and the listener, as three processes,
+and a webhook inbox on loopback (a thread of this process) where replies arrive, signed.
 
-The stack is started first (migrations applied), then the API and the listener with its URL and
-keys in their environment. Any child ending stops the others; Ctrl-C or SIGTERM stops all three.
+The stack is started first (migrations applied, the seed on a fresh data folder), then the API and the
+listener with its URL and keys in their environment, and ``WEBHOOK_ALLOW_LOCAL`` naming the inbox: the
+one loopback origin the SSRF guard lets through. Any child ending stops the others; Ctrl-C or SIGTERM
+stops everything.
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ from pathlib import Path
 
 import httpx
 
+from .adapters.webhooks import webhook_secret
+from .config import load_settings
 from .devstack.process import DevstackProcess
+from .errors import ConfigError
+from .inbox import WebhookInbox
 
 API_READY_TIMEOUT = 60.0
 
@@ -27,6 +34,13 @@ CURL = """curl -X POST {api}/api/messages/ \\
   -H "X-Platform: test" \\
   -H "X-Chat-ID: test-123" \\
   -d '{{"client_id": "test_client_001", "content": "Привет! Тестовое сообщение"}}'"""
+
+INBOX_CURL = """curl -X POST {api}/api/messages/ \\
+  -H "Content-Type: application/json" \\
+  -H "X-Webhook-URL: {hook}" \\
+  -H "X-Platform: test" \\
+  -H "X-Chat-ID: local-1" \\
+  -d '{{"client_id": "local_client_001", "content": "Hello! What are your prices?"}}'"""
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,8 @@ class LocalOptions:
     migrations_dir: Path
     fresh: bool
     database_url: str | None
+    inbox_port: int = 8001
+    seed_file: Path | None = None
 
 
 class LocalSystem:
@@ -55,14 +71,19 @@ class LocalSystem:
             own_session=True,
         )
         self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.inbox: WebhookInbox | None = None
         self._stop = threading.Event()
 
     def run(self) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self._stop.set())
         try:
-            stack_env = self.stack.start(*(["--fresh"] if self.options.fresh else []))
+            stack_env = self.stack.start(*self._stack_args())
             env = self._child_env(stack_env)
+            self.inbox = self._start_inbox(env)
+            if self.inbox is None:
+                return 1
+            env["WEBHOOK_ALLOW_LOCAL"] = self.inbox.url
             self.children["api"] = self._spawn("api", env)
             if not self._wait_for_api():
                 print("❌ the API did not start; see its log above.", file=sys.stderr)
@@ -72,6 +93,34 @@ class LocalSystem:
             return self._supervise()
         finally:
             self._stop_all()
+
+    def _stack_args(self) -> list[str]:
+        args = ["--fresh"] if self.options.fresh else []
+        if self.options.seed_file is not None:
+            args += ["--seed", str(self.options.seed_file.resolve())]
+        return args
+
+    def _start_inbox(self, env: dict[str, str]) -> WebhookInbox | None:
+        try:
+            # The listener's signing secret, from the same variables the listener reads.
+            settings = load_settings(
+                _env_file=None,
+                supabase_url=env["SUPABASE_URL"],
+                supabase_service_role_key=env["SUPABASE_SERVICE_ROLE_KEY"],
+                secret_key=env["SECRET_KEY"],
+                webhook_secret=env.get("WEBHOOK_SECRET") or None,
+            )
+        except ConfigError as exc:
+            print(f"❌ {exc.message}", file=sys.stderr)
+            return None
+        try:
+            inbox = WebhookInbox(webhook_secret(settings), self.options.inbox_port)
+        except OSError as exc:
+            print(f"❌ the webhook inbox cannot listen on 127.0.0.1:{self.options.inbox_port} ({exc.strerror}): "
+                  "pass --inbox-port", file=sys.stderr)  # fmt: skip
+            return None
+        inbox.start()
+        return inbox
 
     def _child_env(self, stack_env: dict[str, str]) -> dict[str, str]:
         env = dict(os.environ)
@@ -113,8 +162,22 @@ class LocalSystem:
             f"  Listener   {_listener_status(env)}\n"
             f"  Supabase   {stack_env['SUPABASE_URL']}   (keys in {self.options.env_file})\n"
             f"  Model      {model}" + ("" if env.get("OPENAI_API_KEY") else " (set OPENAI_API_KEY for OpenAI)") + "\n"
-            "\nTry the checklist's request:\n" + CURL.format(api=self.api_url) + "\n\nReady. Ctrl-C stops it.",
+            "\nTry the checklist's request:\n"
+            + CURL.format(api=self.api_url)
+            + "\n"
+            + self._inbox_lines()
+            + "\nReady. Ctrl-C stops it.",
             flush=True,
+        )
+
+    def _inbox_lines(self) -> str:
+        if self.inbox is None:
+            return ""
+        hook = f"{self.inbox.url}/webhook"
+        return (
+            "\nOr watch the whole loop here: the reply is POSTed, signed, to the local webhook inbox\n"
+            + INBOX_CURL.format(api=self.api_url, hook=hook)
+            + f"\ncurl {hook}     # what arrived, newest first, each with its signature checked\n"
         )
 
     def _supervise(self) -> int:
@@ -136,6 +199,8 @@ class LocalSystem:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+        if self.inbox is not None:
+            self.inbox.stop()
         self.stack.stop()
 
 

@@ -1,5 +1,5 @@
-"""``neiromatrius run`` (what ``make run`` starts): the stack, the API and the listener, and the curl it
-prints answers the checklist's request with a classification and a response."""
+"""``neiromatrius run`` (what ``make run`` starts): the stack, the API, the listener and the webhook inbox; the
+checklist's curl it prints gets a classification and a response, and the inbox curl's reply arrives signed."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def port_open(port: int) -> bool:
 
 @pytest.mark.local_only
 def test_run_starts_everything_and_the_printed_curl_gets_an_answer(tmp_path: Path) -> None:
-    ports = {"--port": free_port(), "--db-port": free_port(), "--api-port": free_port()}
+    ports = {"--port": free_port(), "--db-port": free_port(), "--api-port": free_port(), "--inbox-port": free_port()}
     cmd = [sys.executable, "-m", "neiromatrius", "run", "--data-dir", str(tmp_path / "data"),
            "--env-file", str(tmp_path / "env.local")]  # fmt: skip
     for flag, port in ports.items():
@@ -37,6 +37,7 @@ def test_run_starts_everything_and_the_printed_curl_gets_an_answer(tmp_path: Pat
     process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     ready = threading.Event()
+    delivered = threading.Event()
 
     def drain() -> None:
         assert process.stdout is not None
@@ -44,7 +45,10 @@ def test_run_starts_everything_and_the_printed_curl_gets_an_answer(tmp_path: Pat
             lines.append(line)
             if line.startswith("Ready."):
                 ready.set()
+            if line.startswith("📬 webhook inbox:"):
+                delivered.set()
         ready.set()
+        delivered.set()
 
     drainer = threading.Thread(target=drain, daemon=True)
     drainer.start()
@@ -68,6 +72,23 @@ def test_run_starts_everything_and_the_printed_curl_gets_an_answer(tmp_path: Pat
         assert httpx.get(f"{listener}/health", timeout=10).json()["status"] == "ok"
         finished = httpx.get(f"{listener}/metrics", timeout=10).text
         assert 'neiromatrius_messages_finished_total{category="greeting",state="answered"} 1.0' in finished
+
+        inbox = f"http://127.0.0.1:{ports['--inbox-port']}/webhook"
+        start = output.index(f"X-Webhook-URL: {inbox}")
+        inbox_curl = output[output.rindex("curl -X POST", 0, start) : output.index("\n\n", start)]
+        inbox_curl = inbox_curl.split("\ncurl ")[0]  # the request, without the line that reads the inbox
+        sent = subprocess.run(["bash", "-c", inbox_curl + " --silent --show-error --max-time 30"], capture_output=True,
+                              text=True, timeout=60, check=True)  # fmt: skip
+        reply = json.loads(sent.stdout)
+        assert reply["state"] == "answered", reply
+        assert f"curl {inbox}" in output
+        assert delivered.wait(READY_BOUND) and process.poll() is None, "".join(lines[-40:])
+        [arrived] = httpx.get(inbox, timeout=10).json()["deliveries"]
+        assert arrived["signature"] == "valid", arrived
+        assert arrived["webhook_id"] and arrived["event"]["type"] == "message.replied"
+        assert arrived["event"]["data"]["message_id"] == reply["id"]
+        assert arrived["event"]["data"]["response"] == reply["response"]
+        assert any(line.startswith("📬 webhook inbox: message.replied") and "signature valid" in line for line in lines)
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(60)

@@ -32,6 +32,7 @@ class StackOptions:
     migrations_dir: Path = Path("supabase/migrations")
     fresh: bool = False
     database_url: str | None = None
+    seed_file: Path | None = None  # applied once, when this start created the data folder (`supabase db reset`'s seed)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class LocalStack:
         self.options = options
         self.data_dir = options.data_dir.resolve()
         self.postgres: EmbeddedPostgres | None = None
+        self.created = False  # whether this start made the data folder: only then is the seed applied
 
     def prepare(self) -> tuple[state.StackSecrets, str]:
         """Start Postgres if it is ours; return the secrets and a superuser DSN."""
@@ -91,6 +93,7 @@ class LocalStack:
             if self.options.database_url is None:
                 EmbeddedPostgres(self.data_dir / "pg", self.options.db_port).stop()
             shutil.rmtree(self.data_dir)
+        self.created = state.load(self.data_dir) is None
         secrets = state.load_or_create(self.data_dir)
         if self.options.database_url is not None:
             return secrets, plain_dsn(self.options.database_url)
@@ -105,7 +108,11 @@ class LocalStack:
         conn = await asyncpg.connect(admin_dsn)
         try:
             await bootstrap.bootstrap(conn, secrets.authenticator_password)
-            return await migrations.apply(conn, self.options.migrations_dir)
+            applied = await migrations.apply(conn, self.options.migrations_dir)
+            if self.created and self.options.seed_file is not None:
+                await conn.execute(self.options.seed_file.read_text(encoding="utf-8"))
+                log.info("seed applied: %s", self.options.seed_file)
+            return applied
         finally:
             await conn.close()
 
