@@ -125,7 +125,7 @@ def _problem(variable: str, message: str) -> Check:
         message, fix = f"does not parse ({message})", FIXES[variable]
     else:
         message = re.sub(r"String should match pattern '\^https\?://'", "must start with http:// or https://", message)
-        fix = FIXES.get(variable, f"correct {variable} (README, Settings)")
+        fix = FIXES.get(variable, f"correct {variable} (docs/operations.md lists every setting)")
     return Check.failed(variable, message, fix, variable)
 
 
