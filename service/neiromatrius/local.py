@@ -78,7 +78,15 @@ class LocalSystem:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self._stop.set())
         try:
-            stack_env = self.stack.start(*self._stack_args())
+            try:
+                stack_env = self.stack.start(*self._stack_args())
+            except RuntimeError:
+                said = [line.strip().removeprefix("❌ ") for line in self.stack.output if line.startswith("❌")]
+                print("❌ the local stack did not start" + (f": {said[-1]}" if said else "; see its log above"),
+                      "   Is another stack running? Stop it, or try"
+                      " `.venv/bin/neiromatrius run --db-port N --port M`, or `--fresh`.",
+                      sep="\n", file=sys.stderr)  # fmt: skip
+                return 1
             env = self._child_env(stack_env)
             self.inbox = self._start_inbox(env)
             if self.inbox is None:

@@ -97,3 +97,20 @@ def test_run_starts_everything_and_the_printed_curl_gets_an_answer(tmp_path: Pat
         process.stdout.close()
     assert code == 0, "".join(lines[-40:])
     assert not any(port_open(port) for port in [*ports.values(), metrics_port])
+
+
+@pytest.mark.local_only
+def test_run_says_in_one_line_why_the_stack_did_not_start(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        cmd = [sys.executable, "-m", "neiromatrius", "run", "--data-dir", str(tmp_path / "data"),
+               "--env-file", str(tmp_path / "env.local"), "--db-port", str(taken.getsockname()[1]),
+               "--port", str(free_port()), "--api-port", str(free_port()),
+               "--inbox-port", str(free_port())]  # fmt: skip
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+        result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    first, hint = result.stderr.strip().splitlines()
+    assert first.startswith("❌ the local stack did not start: pg_ctl failed"), result.stderr
+    assert "--db-port" in hint and "Traceback" not in result.stderr
