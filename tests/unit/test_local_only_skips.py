@@ -11,13 +11,14 @@ from pathlib import Path
 from tests.conftest import LOCAL_ONLY_REASON
 
 ROOT = Path(__file__).resolve().parents[2]
+LOCAL_ONLY_TEST = "tests/e2e/test_make_run.py::test_run_starts_everything_and_the_printed_curl_gets_an_answer"
 
 
 def test_local_only_tests_are_skipped_with_the_reason_when_supabase_url_is_set(tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SUPABASE_", "DATABASE_URL"))}
     env["SUPABASE_URL"] = "http://127.0.0.1:9"  # never contacted: the only test collected is local-only
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/e2e/test_make_run.py", "-p", "no:cacheprovider", "-rs",
+        [sys.executable, "-m", "pytest", LOCAL_ONLY_TEST, "-p", "no:cacheprovider", "-rs",
          "--basetemp", str(tmp_path / "run")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -31,7 +32,7 @@ def test_local_only_tests_are_skipped_with_the_reason_when_supabase_url_is_set(t
 def test_without_supabase_url_local_only_tests_are_collected_unmarked(tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if key != "SUPABASE_URL"}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/e2e/test_make_run.py", "-p", "no:cacheprovider", "--collect-only",
+        [sys.executable, "-m", "pytest", LOCAL_ONLY_TEST, "-p", "no:cacheprovider", "--collect-only",
          "-q", "--basetemp", str(tmp_path / "run")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
