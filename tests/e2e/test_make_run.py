@@ -89,6 +89,16 @@ def test_run_starts_everything_and_the_printed_curl_gets_an_answer(tmp_path: Pat
         assert arrived["event"]["data"]["message_id"] == reply["id"]
         assert arrived["event"]["data"]["response"] == reply["response"]
         assert any(line.startswith("📬 webhook inbox: message.replied") and "signature valid" in line for line in lines)
+
+        # The inbox's origin is the only loopback address let through: another port on it is still refused.
+        other = f"http://127.0.0.1:{ports['--port']}/webhook"
+        refused = httpx.post(
+            f"http://127.0.0.1:{ports['--api-port']}/api/messages/",
+            headers={"X-Webhook-URL": other, "X-Platform": "test", "X-Chat-ID": "local-2"},
+            json={"client_id": "local_client_001", "content": "Hello again"},
+            timeout=30,
+        )
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "X-Webhook-URL", refused.text
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(60)
