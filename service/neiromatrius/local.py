@@ -169,14 +169,22 @@ class LocalSystem:
             f"  API        {self.api_url}   (GET /health, POST /api/messages/, GET /metrics)\n"
             f"  Listener   {_listener_status(env)}\n"
             f"  Supabase   {stack_env['SUPABASE_URL']}   (keys in {self.options.env_file})\n"
-            f"  Model      {model}" + ("" if env.get("OPENAI_API_KEY") else " (set OPENAI_API_KEY for OpenAI)") + "\n"
-            "\nTry the checklist's request:\n"
+            f"  Model      {model}"
+            + ("" if env.get("OPENAI_API_KEY") else " (set OPENAI_API_KEY for OpenAI)")
+            + "\n"
+            + self._inbox_status()
+            + "\nTry the checklist's request:\n"
             + CURL.format(api=self.api_url)
             + "\n"
             + self._inbox_lines()
             + "\nReady. Ctrl-C stops it.",
             flush=True,
         )
+
+    def _inbox_status(self) -> str:
+        if self.inbox is None:
+            return ""
+        return f"  Webhooks   {self.inbox.url}/webhook   (the local inbox: GET shows deliveries)\n"
 
     def _inbox_lines(self) -> str:
         if self.inbox is None:

@@ -81,7 +81,7 @@ def test_run_starts_everything_and_the_printed_curl_gets_an_answer(tmp_path: Pat
                               text=True, timeout=60, check=True)  # fmt: skip
         reply = json.loads(sent.stdout)
         assert reply["state"] == "answered", reply
-        assert f"curl {inbox}" in output
+        assert f"curl {inbox}" in output and f"  Webhooks   {inbox}" in output
         assert delivered.wait(READY_BOUND) and process.poll() is None, "".join(lines[-40:])
         [arrived] = httpx.get(inbox, timeout=10).json()["deliveries"]
         assert arrived["signature"] == "valid", arrived
