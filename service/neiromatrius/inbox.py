@@ -19,6 +19,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 KEEP = 50
+SHOWN_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "user-agent")
 MAX_BODY_BYTES = 1024 * 1024
 
 
@@ -64,6 +65,7 @@ class WebhookInbox:
             "path": path,
             "webhook_id": headers.get("webhook-id"),
             "signature": "valid" if valid else "invalid",
+            "headers": {name: value for name, value in headers.items() if name in SHOWN_HEADERS},
             "problem": problem,
             "event": event,
         }

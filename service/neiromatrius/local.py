@@ -110,13 +110,12 @@ class LocalSystem:
 
     def _start_inbox(self, env: dict[str, str]) -> WebhookInbox | None:
         try:
-            # The listener's signing secret, from the same variables the listener reads.
+            # The listener's signing secret, read as the listener reads it (the environment, then .env.local
+            # and .env in this folder, which is the children's), with the stack's values it is given.
             settings = load_settings(
-                _env_file=None,
                 supabase_url=env["SUPABASE_URL"],
                 supabase_service_role_key=env["SUPABASE_SERVICE_ROLE_KEY"],
                 secret_key=env["SECRET_KEY"],
-                webhook_secret=env.get("WEBHOOK_SECRET") or None,
             )
         except ConfigError as exc:
             print(f"❌ {exc.message}", file=sys.stderr)

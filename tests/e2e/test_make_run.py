@@ -3,6 +3,7 @@ checklist's curl it prints gets a classification and a response, and the inbox c
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import socket
@@ -13,10 +14,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from standardwebhooks import Webhook
 
-from neiromatrius.devstack.process import free_port
+from neiromatrius.devstack.process import free_port, read_env_file
 
 READY_BOUND = 90.0
+ROOT = Path(__file__).resolve().parents[2]
+# In the folder's .env, as a user may keep it: the listener signs with it and the inbox must check with it.
+ENV_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"make-run-test-secret-32-bytes-ok").decode()
 
 
 def port_open(port: int) -> bool:
@@ -28,13 +33,15 @@ def port_open(port: int) -> bool:
 def test_run_starts_everything_and_the_printed_curl_gets_an_answer(tmp_path: Path) -> None:
     ports = {"--port": free_port(), "--db-port": free_port(), "--api-port": free_port(), "--inbox-port": free_port()}
     cmd = [sys.executable, "-m", "neiromatrius", "run", "--data-dir", str(tmp_path / "data"),
-           "--env-file", str(tmp_path / "env.local")]  # fmt: skip
+           "--env-file", str(tmp_path / "env.local"), "--migrations", str(ROOT / "supabase" / "migrations"),
+           "--seed", str(ROOT / "supabase" / "seed.sql")]  # fmt: skip
     for flag, port in ports.items():
         cmd += [flag, str(port)]
+    (tmp_path / ".env").write_text(f"WEBHOOK_SECRET={ENV_WEBHOOK_SECRET}\n", encoding="utf-8")
     metrics_port = free_port()  # not the default 9464: another listener on this machine may hold it
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1",
            "LISTENER_METRICS_PORT": str(metrics_port)}  # no keys, no other settings  # fmt: skip
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     ready = threading.Event()
     delivered = threading.Event()
@@ -88,6 +95,17 @@ def test_run_starts_everything_and_the_printed_curl_gets_an_answer(tmp_path: Pat
         assert arrived["webhook_id"] and arrived["event"]["type"] == "message.replied"
         assert arrived["event"]["data"]["message_id"] == reply["id"]
         assert arrived["event"]["data"]["response"] == reply["response"]
+        # Signed with the .env's secret (what a receiver configured with it would check), byte for byte.
+        body = json.dumps(arrived["event"], ensure_ascii=False, separators=(",", ":"))
+        Webhook(ENV_WEBHOOK_SECRET).verify(body, arrived["headers"])
+
+        stack = read_env_file(tmp_path / "env.local")  # the seed, loaded on this fresh stack
+        key = {
+            "apikey": stack["SUPABASE_SERVICE_ROLE_KEY"],
+            "Authorization": f"Bearer {stack['SUPABASE_SERVICE_ROLE_KEY']}",
+        }
+        seeded = httpx.get(f"{stack['SUPABASE_URL']}/rest/v1/clients", params={"id": "like.demo_*"}, headers=key)
+        assert sorted(row["id"] for row in seeded.json()) == ["demo_anna", "demo_emma", "demo_ivan", "demo_john"]
         assert any(line.startswith("📬 webhook inbox: message.replied") and "signature valid" in line for line in lines)
 
         # The inbox's origin is the only loopback address let through: another port on it is still refused.
