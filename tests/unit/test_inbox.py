@@ -43,6 +43,7 @@ def test_a_signed_delivery_is_accepted_and_shown(inbox: WebhookInbox, capsys: py
     [shown] = httpx.get(f"{inbox.url}/webhook").json()["deliveries"]
     assert (shown["webhook_id"], shown["signature"], shown["path"]) == ("msg_1", "valid", "/webhook")
     assert shown["event"]["data"]["response"] == "Здравствуйте!"
+    assert {"webhook-id", "webhook-timestamp", "webhook-signature", "content-type"} <= set(shown["headers"])
     line = capsys.readouterr().out
     assert "webhook-id=msg_1 ✅ signature valid" in line
     assert "Здравствуйте" not in line  # the log line never carries the body
