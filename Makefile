@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REDIS_STAMP := $(VENV)/.redis
 
-.PHONY: run test lint devstack bench bench-devstack bench-pipeline clean
+.PHONY: run test lint devstack bench bench-devstack bench-pipeline clean preflight-run preflight-test
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ $(REDIS_STAMP): $(STAMP) scripts/install-redis
 	scripts/install-redis $(VENV)
 	touch $(REDIS_STAMP)
 
-run: $(STAMP)
+# One clear line, before anything is installed, when the machine lacks something (scripts/preflight).
+preflight-run preflight-test:
+	@PYTHON=$(PYTHON) VENV=$(VENV) scripts/preflight $(@:preflight-%=%)
+
+run: preflight-run $(STAMP)
 	$(BIN)/neiromatrius run
 
 devstack: $(STAMP)
@@ -31,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check service tests bench
 	$(BIN)/mypy
 
-test: lint $(REDIS_STAMP)
+test: preflight-test lint $(REDIS_STAMP)
 	$(BIN)/pytest
 
 # Each appends its table to bench/RESULTS.md; run them on a quiet machine. BENCH_ARGS=--quick for a smoke run.

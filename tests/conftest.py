@@ -59,14 +59,16 @@ class Stack:
         return jwt.encode(claims, self.jwt_secret, algorithm="HS256")
 
 
+LOCAL_ONLY_REASON = "local_only: needs the local stack's own processes or files; SUPABASE_URL points elsewhere"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Against a real Supabase, leave out the tests that drive the local stack's own processes."""
+    """Against a real Supabase, skip (visibly, with the reason) the tests that drive the local stack itself."""
     if not os.environ.get("SUPABASE_URL"):
         return
-    local_only = [item for item in items if item.get_closest_marker("local_only")]
-    if local_only:
-        config.hook.pytest_deselected(items=local_only)
-        items[:] = [item for item in items if not item.get_closest_marker("local_only")]
+    for item in items:
+        if item.get_closest_marker("local_only"):
+            item.add_marker(pytest.mark.skip(reason=LOCAL_ONLY_REASON))
 
 
 def _remote_stack() -> Stack | None:

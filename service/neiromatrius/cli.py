@@ -28,6 +28,13 @@ def _devstack_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         p = sub.add_parser(name, help=help_text)
         if name == "run":
             p.add_argument("--api-port", type=int, help="API port (default API_PORT, or 8000)")
+            p.add_argument("--inbox-port", type=int, default=8001, help="the local webhook inbox's port (default 8001)")
+        p.add_argument(
+            "--seed",
+            type=Path,
+            default=Path("supabase/seed.sql") if name == "run" else None,
+            help="SQL applied once, on a fresh data folder" + (" (default supabase/seed.sql)" if name == "run" else ""),
+        )
         p.add_argument("--port", type=int, default=54321, help="gateway port (default 54321)")
         p.add_argument("--db-port", type=int, default=54322, help="embedded Postgres port (default 54322)")
         p.add_argument("--data-dir", type=Path, default=Path(".devstack"), help="where the data lives")
@@ -181,6 +188,8 @@ def _run(args: argparse.Namespace) -> int:
         migrations_dir=args.migrations,
         fresh=args.fresh,
         database_url=_external_database(args.db_port),
+        inbox_port=args.inbox_port,
+        seed_file=args.seed if args.seed is not None and args.seed.is_file() else None,
     )
     return LocalSystem(options).run()
 
@@ -216,6 +225,9 @@ def _devstack(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"❌ {exc}", file=sys.stderr)
         return 2
+    if args.seed is not None and not args.seed.is_file():
+        print(f"❌ no seed file at {args.seed}", file=sys.stderr)
+        return 2
     options = StackOptions(
         port=args.port,
         db_port=args.db_port,
@@ -227,6 +239,7 @@ def _devstack(args: argparse.Namespace) -> int:
         auth=auth_settings,
         aggregates_enabled=args.db_aggregates_enabled,
         plan_enabled=args.db_plan_enabled,
+        seed_file=args.seed,
     )
     try:
         asyncio.run(LocalStack(options).serve())

@@ -17,7 +17,7 @@ from httpx_aiohttp import AiohttpTransport
 from starlette.applications import Starlette
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
-from .adapters.netguard import GuardedTransport, SystemResolver, WebhookUrlGuard
+from .adapters.netguard import GuardedTransport, SystemResolver, WebhookUrlGuard, local_origin
 from .adapters.offline_responder import OfflineResponder
 from .adapters.openai_responder import OpenAIResponder
 from .adapters.rate_limiters import FallbackRateLimiter, MemoryRateLimiter, RedisRateLimiter
@@ -67,7 +67,11 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
     pinned = httpx.AsyncHTTPTransport(limits=limits)
     inner = AiohttpTransport(limits=limits) if settings.http_transport == "aiohttp" else pinned
     transport = GuardedTransport(
-        inner, resolver=SystemResolver(), allow_private=settings.allow_private_webhooks, pinned=pinned
+        inner,
+        resolver=SystemResolver(),
+        allow_private=settings.allow_private_webhooks,
+        pinned=pinned,
+        allow_local=local_origin(settings.webhook_allow_local),
     )
     return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=False)
 
@@ -162,7 +166,11 @@ def api_app(resources: Resources) -> Starlette:
         store=MeteredIntake(store, metrics),
         waiter=waiter,
         # A short lookup: intake must not hang on slow DNS (a name that does not resolve is accepted).
-        url_guard=WebhookUrlGuard(allow_private=settings.allow_private_webhooks, resolver=SystemResolver(timeout=2.0)),
+        url_guard=WebhookUrlGuard(
+            allow_private=settings.allow_private_webhooks,
+            resolver=SystemResolver(timeout=2.0),
+            allow_local=local_origin(settings.webhook_allow_local),
+        ),
         limiter=limiter,
         cache_status=limiter.status,
         metrics=metrics,

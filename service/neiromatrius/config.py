@@ -15,6 +15,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from .errors import ConfigError
 
 BOT_TOKEN_VARIABLE = "TELEGRAM_BOT_TOKEN"
+# Read in this order, later files over earlier ones and the environment over both: `.env` is yours,
+# `.env.local` is written by `neiromatrius devstack` (the local stack's URL, keys and a SECRET_KEY).
+ENV_FILES = (".env", ".env.local")
+# Marks a setting for local development only: the Compose files must not pass it (tests/unit/deploy).
+LOCAL_DEVELOPMENT_ONLY: dict[str, Any] = {"local_development_only": True}
 DEFAULT_CATEGORIES = (
     "sales",
     "pricing",
@@ -41,64 +46,128 @@ def _split_list(value: Any) -> Any:
 
 class Settings(BaseSettings):
     # Compose passes an unset ${VAR:-} as an empty string: that means "not set", not "set to nothing".
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True)
+    model_config = SettingsConfigDict(env_file=ENV_FILES, extra="ignore", frozen=True, env_ignore_empty=True)
 
-    supabase_url: str = Field(pattern=r"^https?://")
-    supabase_service_role_key: SecretStr
-    supabase_anon_key: SecretStr | None = None
-    database_url: str | None = Field(default=None, pattern=r"^postgresql\+asyncpg://")
+    supabase_url: str = Field(
+        pattern=r"^https?://", description="Supabase's URL: the service works through its PostgREST and Realtime"
+    )
+    supabase_service_role_key: SecretStr = Field(description="the service_role key (never leaves the Python processes)")
+    supabase_anon_key: SecretStr | None = Field(
+        default=None, description="the anon key; for `neiromatrius check`, not needed by the service"
+    )
+    database_url: str | None = Field(
+        default=None,
+        pattern=r"^postgresql\+asyncpg://",
+        description="`postgresql+asyncpg://…`; for `neiromatrius check` (connection, migrations), not the service",
+    )
 
-    openai_api_key: SecretStr | None = None
-    openai_base_url: str = Field(default="https://api.openai.com/v1", pattern=r"^https?://")
-    openai_model: str = "gpt-4o-mini"
-    openai_timeout_seconds: float = Field(default=30.0, gt=0)
-    openai_max_retries: int = Field(default=3, ge=0, le=10)
-    openai_max_completion_tokens: int = Field(default=800, ge=64)
+    openai_api_key: SecretStr | None = Field(
+        default=None, description="OpenAI's key; without it the listener answers with the offline rules model"
+    )
+    openai_base_url: str = Field(
+        default="https://api.openai.com/v1", pattern=r"^https?://", description="OpenAI's (or a compatible) API"
+    )
+    openai_model: str = Field(default="gpt-4o-mini", description="the model that classifies and answers")
+    openai_timeout_seconds: float = Field(default=30.0, gt=0, description="bound on one OpenAI request")
+    openai_max_retries: int = Field(
+        default=3, ge=0, le=10, description="retries on 429 and 5xx, with backoff honouring `retry-after`"
+    )
+    openai_max_completion_tokens: int = Field(default=800, ge=64, description="cap on one answer's tokens")
 
-    secret_key: SecretStr
-    webhook_secret: SecretStr | None = None  # whsec_<base64>; derived from SECRET_KEY when unset
-    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    redis_url: str | None = None
-    telegram_bot_token: SecretStr | None = None
-    telegram_enabled: bool = False
-    # Telegram echoes this in X-Telegram-Bot-Api-Secret-Token; derived from SECRET_KEY when unset.
-    telegram_webhook_secret: SecretStr | None = None
-    telegram_api_url: str = Field(default="https://api.telegram.org", pattern=r"^https?://")
+    secret_key: SecretStr = Field(
+        description="32+ characters; the webhook signing key, the Telegram secret and the prompt canary derive from it"
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="`whsec_<base64>` Standard Webhooks secret; derived from SECRET_KEY when unset"
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="CORS origins, a JSON array or comma-separated; none by default"
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="`redis://`, `rediss://` or `unix://`: the rate limits shared between API replicas (never logged)",
+    )
+    telegram_bot_token: SecretStr | None = Field(
+        default=None, description="the bot's token from @BotFather; the listener sends Telegram replies when set"
+    )
+    telegram_enabled: bool = Field(default=False, description="serve `POST /api/telegram/webhook`")
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="what Telegram echoes in `X-Telegram-Bot-Api-Secret-Token`; derived from SECRET_KEY when unset",
+    )
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org", pattern=r"^https?://", description="the Bot API's address"
+    )
 
     # Token buckets on intake: each holds a minute's allowance and refills evenly; 0 turns one off.
-    rate_limit_client_per_minute: int = Field(default=120, ge=0)
-    rate_limit_chat_per_minute: int = Field(default=30, ge=0)
+    rate_limit_client_per_minute: int = Field(
+        default=120, ge=0, description="intake token bucket per `client_id`; 0 turns it off"
+    )
+    rate_limit_chat_per_minute: int = Field(
+        default=30, ge=0, description="intake token bucket per client, platform and chat; 0 turns it off"
+    )
 
-    metrics_token: SecretStr | None = None  # when set, /metrics wants "Authorization: Bearer <token>"
-    listener_metrics_host: str = "127.0.0.1"
-    listener_metrics_port: int = Field(default=9464, ge=0, le=65535)  # /metrics and /health; 0 = off
+    metrics_token: SecretStr | None = Field(
+        default=None, description="when set, `/metrics` wants `Authorization: Bearer <token>`"
+    )
+    listener_metrics_host: str = Field(default="127.0.0.1", description="where the listener serves /metrics, /health")
+    listener_metrics_port: int = Field(
+        default=9464, ge=0, le=65535, description="the listener's /metrics and /health port; 0 turns them off"
+    )
 
     # The pool under supabase-py's and OpenAI's requests: aiohttp's costs a quarter of httpx's CPU
     # under concurrency (encode/httpx#3215). Webhook delivery always uses httpx's (its SSRF pinning).
-    http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    http_transport: Literal["aiohttp", "httpx"] = Field(
+        default="aiohttp",
+        description="the pool under Supabase and OpenAI calls (`aiohttp` or `httpx`); webhooks always use httpx's",
+    )
 
-    api_host: str = "127.0.0.1"
-    api_port: int = Field(default=8000, ge=1, le=65535)
-    intake_api_key: SecretStr | None = None
-    reply_wait_seconds: float = Field(default=25.0, ge=0, le=120)
-    max_content_chars: int = Field(default=4000, ge=1)
-    max_body_bytes: int = Field(default=65536, ge=1024)
-    allow_private_webhooks: bool = False
+    api_host: str = Field(default="127.0.0.1", description="the API's address; `0.0.0.0` in a container")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="the API's port")
+    intake_api_key: SecretStr | None = Field(
+        default=None, description="when set, intake wants `Authorization: Bearer <key>`"
+    )
+    reply_wait_seconds: float = Field(
+        default=25.0, ge=0, le=120, description="how long `POST /api/messages/` waits for the reply before a 202"
+    )
+    max_content_chars: int = Field(default=4000, ge=1, description="longest message `content`, in characters")
+    max_body_bytes: int = Field(default=65536, ge=1024, description="largest request body (413 above)")
+    allow_private_webhooks: bool = Field(
+        default=False, description="allow every loopback and private webhook URL (local development only)"
+    )
+    webhook_allow_local: str | None = Field(
+        default=None,
+        pattern=r"^http://(127\.0\.0\.1|\[::1\]):[0-9]{1,5}$",
+        description="ONE loopback origin (`http://127.0.0.1:PORT`) let through the SSRF guard; `neiromatrius run` "
+        "sets it for its webhook inbox",
+        json_schema_extra=LOCAL_DEVELOPMENT_ONLY,
+    )
 
-    categories: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CATEGORIES
-    context_max_messages: int = Field(default=20, ge=1)
-    context_max_tokens: int = Field(default=2000, ge=100)
+    categories: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=DEFAULT_CATEGORIES, description="the categories the model may choose, JSON array or comma-separated"
+    )
+    context_max_messages: int = Field(default=20, ge=1, description="how many earlier messages the model sees")
+    context_max_tokens: int = Field(default=2000, ge=100, description="token budget for those earlier messages")
 
-    listener_concurrency: int = Field(default=4, ge=1, le=256)
-    lease_seconds: float = Field(default=60.0, gt=0)
-    sweep_interval_seconds: float = Field(default=5.0, gt=0)
-    max_attempts: int = Field(default=3, ge=1)
-    shutdown_grace_seconds: float = Field(default=8.0, ge=0)  # to finish claimed work on SIGTERM
+    listener_concurrency: int = Field(default=4, ge=1, le=256, description="messages one listener works on at once")
+    lease_seconds: float = Field(
+        default=60.0, gt=0, description="how long a claim holds; an expired lease is taken over"
+    )
+    sweep_interval_seconds: float = Field(
+        default=5.0, gt=0, description="how often the listener looks for pending rows and expired leases"
+    )
+    max_attempts: int = Field(default=3, ge=1, description="claims of one message before it fails")
+    shutdown_grace_seconds: float = Field(
+        default=8.0, ge=0, description="on SIGTERM, how long the listener finishes claimed work"
+    )
 
-    webhook_timeout_seconds: float = Field(default=15.0, gt=0)
-    delivery_poll_seconds: float = Field(default=1.0, gt=0)  # how soon a due retry is noticed
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, description="bound on one webhook attempt")
+    delivery_poll_seconds: float = Field(default=1.0, gt=0, description="how soon a due delivery retry is noticed")
     # Delays before each retry, after the first (immediate) attempt: Svix's production schedule.
-    webhook_retry_schedule: Annotated[tuple[float, ...], NoDecode] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_retry_schedule: Annotated[tuple[float, ...], NoDecode] = Field(
+        default=(5, 300, 1800, 7200, 18000, 36000, 36000),
+        description="seconds before each retry after the first attempt (Svix's schedule)",
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

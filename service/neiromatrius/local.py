@@ -1,14 +1,16 @@
-"""``neiromatrius run`` (``make run``): the local stack, the API and the listener, as three processes.
+"""``neiromatrius run`` (``make run``): the local stack, the API and the listener, as three processes,
+and a webhook inbox on loopback (a thread of this process) where replies arrive, signed.
 
-The stack is started first (migrations applied), then the API and the listener with its URL and
-keys in their environment. Any child ending stops the others; Ctrl-C or SIGTERM stops all three.
+The stack is started first (migrations applied, the seed on a fresh data folder), then the API and the
+listener with its URL and keys in their environment, and ``WEBHOOK_ALLOW_LOCAL`` naming the inbox: the
+one loopback origin the SSRF guard lets through. Any child ending stops the others; Ctrl-C or SIGTERM
+stops everything.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -20,13 +22,16 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from .adapters.webhooks import webhook_secret
+from .config import load_settings
 from .devstack.process import DevstackProcess
+from .errors import ConfigError
+from .inbox import WebhookInbox
 
 if TYPE_CHECKING:
     from .local_admin import LocalAdmin
 
 API_READY_TIMEOUT = 60.0
-SECRET_FILE = "secret_key"
 
 CURL = """curl -X POST {api}/api/messages/ \\
   -H "Content-Type: application/json" \\
@@ -34,6 +39,13 @@ CURL = """curl -X POST {api}/api/messages/ \\
   -H "X-Platform: test" \\
   -H "X-Chat-ID: test-123" \\
   -d '{{"client_id": "test_client_001", "content": "Привет! Тестовое сообщение"}}'"""
+
+INBOX_CURL = """curl -X POST {api}/api/messages/ \\
+  -H "Content-Type: application/json" \\
+  -H "X-Webhook-URL: {hook}" \\
+  -H "X-Platform: test" \\
+  -H "X-Chat-ID: local-1" \\
+  -d '{{"client_id": "local_client_001", "content": "Hello! What are your prices?"}}'"""
 
 
 @dataclass(frozen=True)
@@ -46,16 +58,8 @@ class LocalOptions:
     migrations_dir: Path
     fresh: bool
     database_url: str | None
-
-
-def local_secret_key(data_dir: Path) -> str:
-    """A SECRET_KEY for local runs, kept with the stack's data so signatures survive restarts."""
-    path = data_dir / SECRET_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
-        path.chmod(0o600)
-    return path.read_text(encoding="utf-8").strip()
+    inbox_port: int = 8001
+    seed_file: Path | None = None
 
 
 class LocalSystem:
@@ -72,14 +76,27 @@ class LocalSystem:
             own_session=True,
         )
         self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.inbox: WebhookInbox | None = None
         self._stop = threading.Event()
 
     def run(self) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self._stop.set())
         try:
-            stack_env = self.stack.start(*(["--fresh"] if self.options.fresh else []))
+            try:
+                stack_env = self.stack.start(*self._stack_args())
+            except RuntimeError:
+                said = [line.strip().removeprefix("❌ ") for line in self.stack.output if line.startswith("❌")]
+                print("❌ the local stack did not start" + (f": {said[-1]}" if said else "; see its log above"),
+                      "   Is another stack running? Stop it, or try"
+                      " `.venv/bin/neiromatrius run --db-port N --port M`, or `--fresh`.",
+                      sep="\n", file=sys.stderr)  # fmt: skip
+                return 1
             env = self._child_env(stack_env)
+            self.inbox = self._start_inbox(env)
+            if self.inbox is None:
+                return 1
+            env["WEBHOOK_ALLOW_LOCAL"] = self.inbox.url
             admin = self._local_admin(env)
             self.children["api"] = self._spawn("api", env)
             if not self._wait_for_api():
@@ -91,11 +108,39 @@ class LocalSystem:
         finally:
             self._stop_all()
 
+    def _stack_args(self) -> list[str]:
+        args = ["--fresh"] if self.options.fresh else []
+        if self.options.seed_file is not None:
+            args += ["--seed", str(self.options.seed_file.resolve())]
+        return args
+
+    def _start_inbox(self, env: dict[str, str]) -> WebhookInbox | None:
+        try:
+            # The listener's signing secret, read as the listener reads it (the environment, then .env.local
+            # and .env in this folder, which is the children's), with the stack's values it is given.
+            settings = load_settings(
+                supabase_url=env["SUPABASE_URL"],
+                supabase_service_role_key=env["SUPABASE_SERVICE_ROLE_KEY"],
+                secret_key=env["SECRET_KEY"],
+            )
+        except ConfigError as exc:
+            print(f"❌ {exc.message}", file=sys.stderr)
+            return None
+        try:
+            inbox = WebhookInbox(webhook_secret(settings), self.options.inbox_port)
+        except OSError as exc:
+            print(f"❌ the webhook inbox cannot listen on 127.0.0.1:{self.options.inbox_port} ({exc.strerror}): "
+                  "pass --inbox-port", file=sys.stderr)  # fmt: skip
+            return None
+        inbox.start()
+        return inbox
+
     def _child_env(self, stack_env: dict[str, str]) -> dict[str, str]:
         env = dict(os.environ)
         env.update(stack_env)
         env["API_PORT"] = str(self.options.api_port)
-        env.setdefault("SECRET_KEY", local_secret_key(self.options.data_dir))
+        # The stack's env file carries a SECRET_KEY; one exported by the user wins, as before.
+        env["SECRET_KEY"] = os.environ.get("SECRET_KEY") or stack_env["SECRET_KEY"]
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
@@ -152,9 +197,31 @@ class LocalSystem:
             f"  Listener   {_listener_status(env)}\n"
             f"  Supabase   {stack_env['SUPABASE_URL']}   (keys in {self.options.env_file})\n"
             f"  Sign in    {sign_in}\n"
-            f"  Model      {model}" + ("" if env.get("OPENAI_API_KEY") else " (set OPENAI_API_KEY for OpenAI)") + "\n"
-            "\nTry the checklist's request:\n" + CURL.format(api=self.api_url) + "\n\nReady. Ctrl-C stops it.",
+            f"  Model      {model}"
+            + ("" if env.get("OPENAI_API_KEY") else " (set OPENAI_API_KEY for OpenAI)")
+            + "\n"
+            + self._inbox_status()
+            + "\nTry the checklist's request:\n"
+            + CURL.format(api=self.api_url)
+            + "\n"
+            + self._inbox_lines()
+            + "\nReady. Ctrl-C stops it.",
             flush=True,
+        )
+
+    def _inbox_status(self) -> str:
+        if self.inbox is None:
+            return ""
+        return f"  Webhooks   {self.inbox.url}/webhook   (the local inbox: GET shows deliveries)\n"
+
+    def _inbox_lines(self) -> str:
+        if self.inbox is None:
+            return ""
+        hook = f"{self.inbox.url}/webhook"
+        return (
+            "\nOr watch the whole loop here: the reply is POSTed, signed, to the local webhook inbox\n"
+            + INBOX_CURL.format(api=self.api_url, hook=hook)
+            + f"\ncurl {hook}     # what arrived, newest first, each with its signature checked\n"
         )
 
     def _supervise(self) -> int:
@@ -176,6 +243,8 @@ class LocalSystem:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+        if self.inbox is not None:
+            self.inbox.stop()
         self.stack.stop()
 
 

@@ -97,3 +97,22 @@ def test_secrets_do_not_show_in_the_settings_repr(env: Any) -> None:
     settings = env(OPENAI_API_KEY="sk-very-secret")
     assert "sk-very-secret" not in repr(settings)
     assert "s" * 32 not in repr(settings)
+
+
+def test_settings_read_env_then_env_local_and_the_environment_over_both(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in (*REQUIRED, "OPENAI_MODEL", "API_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("OPENAI_MODEL=from-dotenv\nAPI_PORT=8100\nSECRET_KEY=" + "e" * 32 + "\n")
+    local = "\n".join(f"{name}={value}" for name, value in REQUIRED.items())
+    (tmp_path / ".env.local").write_text(local + "\nAPI_PORT=8200\n")
+    monkeypatch.setenv("OPENAI_MODEL", "from-environment")
+
+    settings = load_settings()
+
+    assert settings.supabase_url == REQUIRED["SUPABASE_URL"]  # only in .env.local
+    assert settings.secret_key.get_secret_value() == "s" * 32  # .env.local over .env
+    assert settings.api_port == 8200
+    assert settings.openai_model == "from-environment"  # the environment over both files

@@ -125,17 +125,38 @@ def _first_non_public(addresses: list[str]) -> str | None:
     return None
 
 
+class LocalOrigin:
+    """The one loopback origin (``WEBHOOK_ALLOW_LOCAL``, e.g. ``http://127.0.0.1:8001``) let through the guard:
+    ``neiromatrius run``'s webhook inbox. Only an IP literal with that scheme and port matches, never a name
+    (which could resolve elsewhere later) and never another port on the same address."""
+
+    def __init__(self, origin: str) -> None:
+        parsed = httpx.URL(origin)
+        ip = _parse_ip(parsed.host)
+        if parsed.scheme != "http" or ip is None or not ip.is_loopback or parsed.port is None:
+            raise ValueError("WEBHOOK_ALLOW_LOCAL must be http://127.0.0.1:PORT or http://[::1]:PORT")
+        self._key = ("http", ip, parsed.port)
+
+    def matches(self, url: httpx.URL) -> bool:
+        return (url.scheme, _parse_ip(url.host), url.port) == self._key
+
+
+def local_origin(origin: str | None) -> LocalOrigin | None:
+    return None if origin is None else LocalOrigin(origin)
+
+
 class WebhookUrlGuard:
     """Accepts a webhook URL at intake only if it is well-formed and does not point inside."""
 
-    def __init__(self, *, allow_private: bool, resolver: Resolver) -> None:
+    def __init__(self, *, allow_private: bool, resolver: Resolver, allow_local: LocalOrigin | None = None) -> None:
         self._allow_private = allow_private
+        self._allow_local = allow_local
         self._resolver = resolver
 
     async def check(self, url: str) -> None:
         parsed = _parse_url(url)
         host = parsed.raw_host.decode("ascii")
-        if self._allow_private:
+        if self._allow_private or (self._allow_local is not None and self._allow_local.matches(parsed)):
             return
         literal = _parse_ip(host)
         if literal is not None:
@@ -192,6 +213,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         resolver: Resolver,
         allow_private: bool,
         pinned: httpx.AsyncBaseTransport | None = None,
+        allow_local: LocalOrigin | None = None,
     ) -> None:
         self._inner = inner if inner is not None else httpx.AsyncHTTPTransport()
         # Marked requests may go through a transport of their own: the pinning relies on how httpx's
@@ -199,6 +221,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         self._pinned_transport = pinned if pinned is not None else self._inner
         self._resolver = resolver
         self._allow_private = allow_private
+        self._allow_local = allow_local
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not request.extensions.get(GUARD_EXTENSION):
@@ -221,7 +244,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
                 addresses = await self._resolver.resolve(host, _port(request.url))
             except ResolutionFailed as exc:
                 raise httpx.ConnectError(exc.message, request=request) from exc
-        if not self._allow_private:
+        allowed_local = self._allow_local is not None and self._allow_local.matches(request.url)
+        if not self._allow_private and not allowed_local:
             blocked = _first_non_public(addresses)
             if blocked is not None:
                 raise BlockedDestination(f"{host} resolves to {blocked}, which is not a public address")

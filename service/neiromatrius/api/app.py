@@ -17,6 +17,7 @@ from ..core.backoff import Backoff
 from ..core.models import WEBHOOK_URL_HEADER
 from ..core.ports import MessageIntake
 from ..errors import StoreError, StoreUnavailable
+from ..logs import icon
 from ..web.errors import EXCEPTION_HANDLERS
 from ..web.metrics import RequestMetrics, metrics_endpoint
 from .access import AccessLog
@@ -71,14 +72,14 @@ def _lifespan(services: ApiServices) -> Callable[[Starlette], AbstractAsyncConte
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await wait_for_database(services.store, services.startup_timeout)
-        logger.info("Database connection established and responsive")
+        logger.info("Database connection established and responsive", extra=icon("✅"))
         if await services.cache_status() == "ok":
-            logger.info("Redis cache connected")
+            logger.info("Redis cache connected", extra=icon("✅"))
         else:
-            logger.warning("Redis cache unavailable, using in-memory fallback")
+            logger.warning("Redis cache unavailable, using in-memory fallback", extra=icon("⚠️"))
         if services.on_startup is not None:
             await services.on_startup()
-        logger.info("Starting up application...")
+        logger.info("Starting up application...", extra=icon("🚀"))
         try:
             yield
         finally:

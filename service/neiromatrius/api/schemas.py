@@ -98,7 +98,7 @@ def parse_intake(headers: Headers, body: bytes, settings: Settings) -> IntakeReq
     idempotency_key = keys[0] if keys else None
     if idempotency_key is not None and (len(keys) > 1 or not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, idempotency_key)):
         raise InputError(IDEMPOTENCY_KEY, f"{IDEMPOTENCY_KEY} must be sent once, 8 to 255 printable ASCII characters")
-    _check_media_type(headers.get("content-type"))
+    _check_media_type(headers.getlist("content-type"))
     data = json_object(body)
     client_id = _identifier(data.get("client_id"), "client_id")
     content = _content(data.get("content"), settings.max_content_chars)
@@ -159,9 +159,13 @@ def _header(headers: Headers, name: str, pattern: str, max_chars: int, expected:
     return value
 
 
-def _check_media_type(value: str | None) -> None:
-    if value is None:
+def _check_media_type(values: list[str]) -> None:
+    if not values:
         return
+    if len(values) > 1:
+        # Content-Type is a singleton field (RFC 9110 8.3); proxies disagree on which copy counts.
+        raise UnsupportedMediaType("Content-Type", "the Content-Type header must be sent once")
+    value = values[0]
     media_type, *params = (part.strip().lower() for part in value.split(";"))
     json_type = media_type == "application/json" or (
         media_type.startswith("application/") and media_type.endswith("+json")

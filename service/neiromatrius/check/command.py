@@ -14,7 +14,7 @@ USAGE_ERROR = 2
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("check", help="the pre-deploy checklist: settings, database, migrations, Supabase, keys")
-    p.add_argument("--env-file", type=Path, help="read settings from this file too (default .env, if present)")
+    p.add_argument("--env-file", type=Path, help="read settings from this file (default: .env then .env.local)")
     p.add_argument("--migrations", type=Path, default=Path("supabase/migrations"), help="the migrations to expect")
     p.add_argument("--url", help="after deploy: check the API at this URL instead (its health and a test message)")
     p.add_argument("--json", action="store_true", help='print {"ok": …, "checks": […]} for machines')
@@ -22,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..config import ENV_FILES
     from .model import all_ok, render_json, render_text  # here, so that other commands start without these imports
     from .runner import post_deploy, pre_deploy
     from .settings import read_values
@@ -32,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
         return USAGE_ERROR
     # realtime-py logs its own connection errors; the check reports them as one line instead.
     logging.getLogger("realtime").setLevel(logging.CRITICAL)
-    env_file = args.env_file or (Path(".env") if Path(".env").is_file() else None)
-    values = read_values(env_file)
+    env_files = [args.env_file] if args.env_file else [Path(name) for name in ENV_FILES if Path(name).is_file()]
+    values = read_values(env_files)
     if args.url is not None:
         intake_key = values.get("intake_api_key")
         checks = asyncio.run(post_deploy(args.url, str(intake_key) if intake_key else None, args.timeout))

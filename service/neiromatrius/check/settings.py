@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,11 +75,12 @@ class SettingsReport:
         return not self.broken.intersection(variables)
 
 
-def read_values(env_file: Path | None) -> dict[str, Any]:
-    """What ``Settings`` would read: the environment over the ``.env`` file, by field name."""
+def read_values(env_files: Path | Sequence[Path] | None) -> dict[str, Any]:
+    """What ``Settings`` would read: the environment over the env files (later files over earlier), by field name."""
     values: dict[str, Any] = {}
-    if env_file is not None:
-        values.update(DotEnvSettingsSource(Settings, env_file=env_file)())
+    files = [env_files] if isinstance(env_files, Path) else list(env_files or [])
+    if files:
+        values.update(DotEnvSettingsSource(Settings, env_file=files)())
     values.update(EnvSettingsSource(Settings)())
     return values
 
@@ -123,7 +125,7 @@ def _problem(variable: str, message: str) -> Check:
         message, fix = f"does not parse ({message})", FIXES[variable]
     else:
         message = re.sub(r"String should match pattern '\^https\?://'", "must start with http:// or https://", message)
-        fix = FIXES.get(variable, f"correct {variable} (README, Settings)")
+        fix = FIXES.get(variable, f"correct {variable} (docs/operations.md lists every setting)")
     return Check.failed(variable, message, fix, variable)
 
 

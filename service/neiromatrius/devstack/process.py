@@ -41,6 +41,7 @@ class DevstackProcess:
     output: list[str] = field(default_factory=list)
     process: subprocess.Popen[str] | None = None
     _drainer: threading.Thread = field(init=False, repr=False)
+    _saw_ready: bool = field(init=False, default=False, repr=False)
 
     @property
     def env_file(self) -> Path:
@@ -67,9 +68,12 @@ class DevstackProcess:
             start_new_session=self.own_session,
         )
         ready = threading.Event()
+        self._saw_ready = False
         self._drainer = threading.Thread(target=self._drain, args=(self.process, ready), daemon=True)
         self._drainer.start()
-        if not ready.wait(READY_TIMEOUT) or self.process.poll() is not None:
+        # EOF sets the event too: only the ready line itself means the stack is up (the process may not
+        # have been reaped yet when its output ends, so poll() alone can miss a failed start).
+        if not ready.wait(READY_TIMEOUT) or not self._saw_ready or self.process.poll() is not None:
             self.stop()
             raise RuntimeError("devstack did not become ready:\n" + "".join(self.output[-40:]))
         return read_env_file(self.env_file)
@@ -79,6 +83,7 @@ class DevstackProcess:
         for line in process.stdout:
             self.output.append(line)
             if line.startswith("Ready."):
+                self._saw_ready = True
                 ready.set()
         ready.set()  # the process ended: let start() see it at once
 

@@ -37,6 +37,7 @@ class StackOptions:
     #: PostgREST's ``db-aggregates-enabled`` / ``db-plan-enabled``; Supabase leaves both off.
     aggregates_enabled: bool = False
     plan_enabled: bool = False
+    seed_file: Path | None = None  # applied once, when this start created the data folder (`supabase db reset`'s seed)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class StackEndpoints:
     service_role_key: str
     jwt_secret: str
     database_url: str  # postgresql+asyncpg://…, the checklist's form
+    secret_key: str  # the service's SECRET_KEY, so the env file is all `neiromatrius api` needs
 
     def env(self) -> dict[str, str]:
         return {
@@ -54,6 +56,7 @@ class StackEndpoints:
             "SUPABASE_SERVICE_ROLE_KEY": self.service_role_key,
             "SUPABASE_JWT_SECRET": self.jwt_secret,
             "DATABASE_URL": self.database_url,
+            "SECRET_KEY": self.secret_key,
         }
 
 
@@ -71,7 +74,10 @@ def _with_user(dsn: str, user: str, password: str) -> str:
 
 def write_env_file(path: Path, values: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# Written by `neiromatrius devstack`: the local stack's endpoints and keys."]
+    lines = [
+        "# Written by `neiromatrius devstack`: the local stack's endpoints and keys, and a SECRET_KEY for the service.",
+        "# `neiromatrius api`, `listener` and `check` read it after .env (docs/operations.md): no copying needed.",
+    ]
     lines += [f"{key}={value}" for key, value in values.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(0o600)
@@ -84,6 +90,7 @@ class LocalStack:
         self.options = options
         self.data_dir = options.data_dir.resolve()
         self.postgres: EmbeddedPostgres | None = None
+        self.created = False  # whether this start made the data folder: only then is the seed applied
 
     def prepare(self) -> tuple[state.StackSecrets, str]:
         """Start Postgres if it is ours; return the secrets and a superuser DSN."""
@@ -91,6 +98,7 @@ class LocalStack:
             if self.options.database_url is None:
                 EmbeddedPostgres(self.data_dir / "pg", self.options.db_port).stop()
             shutil.rmtree(self.data_dir)
+        self.created = state.load(self.data_dir) is None
         secrets = state.load_or_create(self.data_dir)
         if self.options.database_url is not None:
             return secrets, plain_dsn(self.options.database_url)
@@ -105,7 +113,11 @@ class LocalStack:
         conn = await asyncpg.connect(admin_dsn)
         try:
             await bootstrap.bootstrap(conn, secrets.authenticator_password)
-            return await migrations.apply(conn, self.options.migrations_dir)
+            applied = await migrations.apply(conn, self.options.migrations_dir)
+            if self.created and self.options.seed_file is not None:
+                await conn.execute(self.options.seed_file.read_text(encoding="utf-8"))
+                log.info("seed applied: %s", self.options.seed_file)
+            return applied
         finally:
             await conn.close()
 
@@ -116,6 +128,7 @@ class LocalStack:
             service_role_key=secrets.service_role_key,
             jwt_secret=secrets.jwt_secret,
             database_url=admin_dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
+            secret_key=state.service_secret_key(self.data_dir),
         )
 
     async def serve(self) -> None:

@@ -46,3 +46,17 @@ def load_or_create(data_dir: Path) -> StackSecrets:
     path.touch(mode=0o600)
     path.write_text(json.dumps(asdict(created), indent=2), encoding="utf-8")
     return created
+
+
+SERVICE_SECRET_FILE = "secret_key"
+
+
+def service_secret_key(data_dir: Path) -> str:
+    """A ``SECRET_KEY`` for the service on this stack, kept with its data so webhook signatures (derived from
+    it) stay valid across restarts; ``--fresh`` starts over with a new one."""
+    path = data_dir / SERVICE_SECRET_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+    return path.read_text(encoding="utf-8").strip()

@@ -9,6 +9,8 @@ export interface Config {
   allowPrivateWebhooks: boolean;
   allowedOrigins: string[];
   locationBase: string;
+  rateLimitClientPerMinute: number;
+  rateLimitChatPerMinute: number;
 }
 
 export type Env = (name: string) => string | undefined;
@@ -18,6 +20,8 @@ export class ConfigError extends Error {}
 // The API's defaults (service/neiromatrius/config.py).
 const DEFAULT_MAX_CONTENT_CHARS = 4000;
 const DEFAULT_MAX_BODY_BYTES = 65536;
+const DEFAULT_RATE_LIMIT_CLIENT_PER_MINUTE = 120;
+const DEFAULT_RATE_LIMIT_CHAT_PER_MINUTE = 30;
 
 export function readConfig(env: Env): Config {
   return {
@@ -30,6 +34,8 @@ export function readConfig(env: Env): Config {
     allowedOrigins: origins(env("ALLOWED_ORIGINS")),
     // Where GET /api/messages/{id} lives: the API, not this function (empty: a path, as the API sends).
     locationBase: (env("API_URL") ?? "").replace(/\/+$/, ""),
+    rateLimitClientPerMinute: integer(env, "RATE_LIMIT_CLIENT_PER_MINUTE", DEFAULT_RATE_LIMIT_CLIENT_PER_MINUTE, 0),
+    rateLimitChatPerMinute: integer(env, "RATE_LIMIT_CHAT_PER_MINUTE", DEFAULT_RATE_LIMIT_CHAT_PER_MINUTE, 0),
   };
 }
 

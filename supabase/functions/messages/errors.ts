@@ -30,6 +30,11 @@ export class PayloadTooLarge extends InputError {
   override readonly status = 413;
 }
 
+export class HeadersTooLarge extends InputError {
+  override readonly code = "headers_too_large";
+  override readonly status = 431;
+}
+
 export class Unauthorized extends InputError {
   override readonly code = "unauthorized";
   override readonly status = 401;
@@ -38,6 +43,13 @@ export class Unauthorized extends InputError {
 export class IdempotencyConflict extends InputError {
   override readonly code = "idempotency_key_reused";
   override readonly status = 422;
+}
+
+/** Over a client's or a chat's rate limit: 429 with `Retry-After` (whole seconds, at least 1) and the scope. */
+export class RateLimited extends Error {
+  constructor(readonly scope: string, readonly retryAfter: number) {
+    super(`Too many messages for this ${scope}; retry in ${retryAfter} s.`);
+  }
 }
 
 /** Supabase failed; `unavailable` when retrying later may help (the database or PostgREST is down). */
@@ -51,10 +63,11 @@ export function errorResponse(
   status: number,
   code: string,
   message: string,
-  options: { field?: string; headers?: HeadersInit } = {},
+  options: { field?: string; scope?: string; headers?: HeadersInit } = {},
 ): Response {
   const error: Record<string, string> = { code, message };
   if (options.field !== undefined) error.field = options.field;
+  if (options.scope !== undefined) error.scope = options.scope;
   return Response.json({ error }, { status, headers: options.headers });
 }
 
@@ -63,6 +76,12 @@ export function responseFor(exc: unknown, request: Request): Response {
   if (exc instanceof InputError) {
     const headers = exc instanceof Unauthorized ? { "WWW-Authenticate": "Bearer" } : undefined;
     return errorResponse(exc.status, exc.code, exc.message, { field: exc.field, headers });
+  }
+  if (exc instanceof RateLimited) {
+    return errorResponse(429, "rate_limited", exc.message, {
+      scope: exc.scope,
+      headers: { "Retry-After": String(exc.retryAfter) },
+    });
   }
   const path = new URL(request.url).pathname;
   if (exc instanceof StoreError && exc.unavailable) {

@@ -1,20 +1,35 @@
 /**
  * `POST` intake on Supabase's edge: the API's `POST /api/messages/` with `Prefer: respond-async`
  * always applied. Every check comes before the one write (the `intake_message` RPC), in the API's
- * order: CORS preflight, body size, method, intake key, headers and body, webhook URL, write.
+ * order: CORS preflight, header size, body size, method, intake key, headers and body, rate limits,
+ * webhook URL, write.
  */
 
 import type { Config } from "./config.ts";
-import { errorResponse, IdempotencyConflict, PayloadTooLarge, responseFor, Unauthorized } from "./errors.ts";
+import {
+  errorResponse,
+  HeadersTooLarge,
+  IdempotencyConflict,
+  PayloadTooLarge,
+  responseFor,
+  Unauthorized,
+} from "./errors.ts";
 import { IDEMPOTENCY_KEY, parseIntake, prefersAsync } from "./intake.ts";
 import { WebhookUrlGuard } from "./netguard.ts";
+import type { RateLimiter } from "./ratelimit.ts";
 import type { IntakeStore } from "./store.ts";
 
 export interface Deps {
   config: Config;
   store: IntakeStore;
+  limiter: RateLimiter;
   guard?: WebhookUrlGuard;
 }
+
+// The API's limits (service/neiromatrius/api/limits.py). The edge runtime has joined repeated headers into
+// one field before the function sees them, so "fields" counts distinct names here.
+const MAX_HEADER_BYTES = 32 * 1024;
+const MAX_HEADER_FIELDS = 100;
 
 export type Handler = (request: Request) => Promise<Response>;
 
@@ -30,11 +45,12 @@ const CORS_HEADERS = [
 ];
 const CORS_EXPOSE = "Location, Preference-Applied, Retry-After";
 
-export function createHandler({ config, store, guard }: Deps): Handler {
+export function createHandler({ config, store, limiter, guard }: Deps): Handler {
   const urlGuard = guard ?? new WebhookUrlGuard(config.allowPrivateWebhooks);
   const key = config.intakeApiKey === null ? null : new TextEncoder().encode(config.intakeApiKey);
 
   async function intake(request: Request): Promise<Response> {
+    checkHeaderSize(request.headers);
     const body = await readBody(request, config.maxBodyBytes);
     if (request.method !== "POST") {
       return errorResponse(405, "method_not_allowed", "Method Not Allowed", { headers: { Allow: "POST" } });
@@ -42,6 +58,7 @@ export function createHandler({ config, store, guard }: Deps): Handler {
     await requireIntakeKey(request.headers, key);
     const message = await parseIntake(request.headers, body, config.maxContentChars);
     const respondAsync = prefersAsync(request.headers.get("prefer"));
+    await limiter.take(message);
     await urlGuard.check(message.webhookUrl);
     const result = await store.intake(message);
     if (result.conflict) {
@@ -76,6 +93,22 @@ export function createHandler({ config, store, guard }: Deps): Handler {
     }
     return response;
   };
+}
+
+/** 431 when the headers are over the API's limits, counted as on the wire: name, ": ", value, CRLF. */
+function checkHeaderSize(headers: Headers): void {
+  let fields = 0;
+  let bytes = 0;
+  for (const [name, value] of headers) {
+    fields += 1;
+    bytes += name.length + value.length + 4;
+  }
+  if (fields > MAX_HEADER_FIELDS || bytes > MAX_HEADER_BYTES) {
+    throw new HeadersTooLarge(
+      "headers",
+      `the headers must be at most ${MAX_HEADER_BYTES} bytes in ${MAX_HEADER_FIELDS} fields`,
+    );
+  }
 }
 
 /** The body, refused with 413 by its declared length or as soon as the bytes that arrive pass the limit. */

@@ -9,7 +9,8 @@ import { createClient } from "npm:@supabase/supabase-js@2.119.1";
 import { type Config, readConfig } from "./config.ts";
 import { createHandler, type Handler } from "./handler.ts";
 import { requestFingerprint } from "./intake.ts";
-import { SupabaseIntakeStore } from "./store.ts";
+import { PostgresRateLimiter } from "./ratelimit.ts";
+import { connectClient, SupabaseIntakeStore } from "./store.ts";
 import { assert, assertEquals } from "./testing.ts";
 
 const SUPABASE_URL = Deno.env.get("SUPABASE_URL") ?? "";
@@ -26,7 +27,13 @@ function config(overrides: Partial<Config> = {}): Config {
 
 function handler(overrides: Partial<Config> = {}, key = SERVICE_KEY): Handler {
   const settings = config(overrides);
-  return createHandler({ config: settings, store: SupabaseIntakeStore.connect(settings.supabaseUrl, key) });
+  const client = connectClient(settings.supabaseUrl, key);
+  const limits = { clientPerMinute: settings.rateLimitClientPerMinute, chatPerMinute: settings.rateLimitChatPerMinute };
+  return createHandler({
+    config: settings,
+    store: new SupabaseIntakeStore(client),
+    limiter: new PostgresRateLimiter(client, limits),
+  });
 }
 
 /** A client of this test only; its rows go when it does (the foreign keys cascade). */
@@ -281,6 +288,40 @@ Deno.test("an unreachable database is 503 with Retry-After; a refused RPC is 500
     assertEquals(await refused.json(), { error: { code: "internal_error", message: "An internal error occurred." } });
     assertEquals(refused.status, 500);
     assertEquals(await clientRows(clientId), 0);
+  });
+});
+
+Deno.test("rate limits: per chat, then per client, in Postgres; 429 with Retry-After and scope; nothing written", async () => {
+  await withClient(async (clientId) => {
+    const serve = handler({ rateLimitChatPerMinute: 2, rateLimitClientPerMinute: 3 });
+    const post = (chat: string) => serve(intakeRequest(clientId, { headers: { "X-Chat-ID": chat } }));
+    const statuses = [];
+    for (const chat of ["a", "a"]) {
+      const response = await post(chat);
+      statuses.push(response.status);
+      await response.body?.cancel();
+    }
+    assertEquals(statuses, [202, 202]);
+
+    const chatFull = await post("a");
+    assertEquals(chatFull.status, 429);
+    assertEquals(chatFull.headers.get("retry-after"), "30"); // one token of 2 a minute
+    assertEquals((await chatFull.json()).error, {
+      code: "rate_limited",
+      message: "Too many messages for this chat; retry in 30 s.",
+      scope: "chat",
+    });
+
+    const otherChat = await post("b"); // the refusal above took nothing from the client's bucket
+    assertEquals(otherChat.status, 202);
+    await otherChat.body?.cancel();
+    const clientFull = await post("c");
+    assertEquals([clientFull.status, (await clientFull.json()).error.scope], [429, "client"]);
+    assertEquals((await messages(clientId)).length, 3);
+
+    const off = await handler({ rateLimitChatPerMinute: 0, rateLimitClientPerMinute: 0 })(intakeRequest(clientId));
+    assertEquals(off.status, 202);
+    await off.body?.cancel();
   });
 });
 

@@ -2,9 +2,13 @@
 
 import { readConfig } from "./config.ts";
 import { createHandler } from "./handler.ts";
-import { SupabaseIntakeStore } from "./store.ts";
+import { PostgresRateLimiter } from "./ratelimit.ts";
+import { connectClient, SupabaseIntakeStore } from "./store.ts";
 
 const config = readConfig((name) => Deno.env.get(name));
-const store = SupabaseIntakeStore.connect(config.supabaseUrl, config.serviceRoleKey);
+const client = connectClient(config.supabaseUrl, config.serviceRoleKey);
+const limits = { clientPerMinute: config.rateLimitClientPerMinute, chatPerMinute: config.rateLimitChatPerMinute };
 
-Deno.serve(createHandler({ config, store }));
+Deno.serve(
+  createHandler({ config, store: new SupabaseIntakeStore(client), limiter: new PostgresRateLimiter(client, limits) }),
+);

@@ -13,6 +13,21 @@ const UNAVAILABLE_SQLSTATE_CLASSES = ["08", "53", "57"];
 // status 0: supabase-js reports a failed fetch (refused, reset, timed out) this way.
 const UNAVAILABLE_STATUSES = new Set([0, 502, 503, 504, 520]);
 
+/** The service-role client the function's calls share: no session, a timeout on every request. */
+export function connectClient(url: string, serviceRoleKey: string): SupabaseClient {
+  return createClient(url, serviceRoleKey, {
+    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    global: { fetch: (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }) },
+  });
+}
+
+/** Whether a failed call means the database or PostgREST is not there (503, retry later), not a refusal. */
+export function isUnavailable(status: number, code: string | undefined): boolean {
+  const sqlstate = code ?? "";
+  return UNAVAILABLE_STATUSES.has(status) || UNAVAILABLE_CODES.has(sqlstate) ||
+    UNAVAILABLE_SQLSTATE_CLASSES.some((prefix) => sqlstate.startsWith(prefix));
+}
+
 export type MessageState = "pending" | "processing" | "answered" | "handoff" | "failed";
 
 export interface Intake {
@@ -38,11 +53,7 @@ export class SupabaseIntakeStore implements IntakeStore {
   constructor(private readonly client: SupabaseClient) {}
 
   static connect(url: string, serviceRoleKey: string): SupabaseIntakeStore {
-    const client = createClient(url, serviceRoleKey, {
-      auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-      global: { fetch: (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }) },
-    });
-    return new SupabaseIntakeStore(client);
+    return new SupabaseIntakeStore(connectClient(url, serviceRoleKey));
   }
 
   async intake(message: IncomingMessage): Promise<Intake> {
@@ -57,10 +68,10 @@ export class SupabaseIntakeStore implements IntakeStore {
       p_fingerprint: message.fingerprint,
     });
     if (error) {
-      const code = error.code ?? "";
-      const unavailable = UNAVAILABLE_STATUSES.has(status) || UNAVAILABLE_CODES.has(code) ||
-        UNAVAILABLE_SQLSTATE_CLASSES.some((prefix) => code.startsWith(prefix));
-      throw new StoreError(`intake_message: ${status} ${code} ${error.message}`, unavailable);
+      throw new StoreError(
+        `intake_message: ${status} ${error.code} ${error.message}`,
+        isUnavailable(status, error.code),
+      );
     }
     const row = data as IntakeRow;
     return { id: row.id, conversationId: row.conversation_id, state: row.state, conflict: row.conflict };

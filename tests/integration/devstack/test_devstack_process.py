@@ -48,6 +48,7 @@ async def test_data_and_migrations_survive_a_restart(tmp_path: Path, migrations_
     try:
         assert set(env) == {
             "SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_JWT_SECRET", "DATABASE_URL",
+            "SECRET_KEY",  # the service's, so the file is all `neiromatrius api` needs
         }  # fmt: skip
         assert env["SUPABASE_URL"] == f"http://127.0.0.1:{stack.port}"
         conn = await _checklist_connect(env["DATABASE_URL"])

@@ -13,7 +13,10 @@ from neiromatrius.core.models import Classification, IncomingMessage, MessageSta
 from tests.conftest import Stack
 from tests.support.operators import Operators
 
-TABLES = ("clients", "conversations", "messages", "classifications", "replies", "delivery_attempts", "operators")
+TABLES = (
+    "clients", "conversations", "messages", "classifications", "replies", "delivery_attempts", "operators",
+    "intake_rate_buckets",
+)  # fmt: skip
 OPERATOR_TABLES = ("conversations", "messages", "classifications", "replies")
 UID = "00000000-0000-4000-8000-000000000000"
 # Every function with arguments it would accept, so the refusal is about privileges, not about lookup.
@@ -33,6 +36,9 @@ FUNCTIONS: dict[str, dict[str, object]] = {
     "record_delivery": {
         "p_reply_id": UID, "p_worker": "w", "p_outcome": "failed", "p_webhook_id": "x", "p_status_code": None,
         "p_error": None, "p_duration_ms": 0, "p_next_attempt_at": None,
+    },
+    "take_intake_tokens": {
+        "p_client_id": "x", "p_platform": "test", "p_chat_id": "x", "p_client_per_minute": 1, "p_chat_per_minute": 1,
     },
 }  # fmt: skip
 
@@ -70,7 +76,7 @@ def rest(stack: Stack, token: str | None) -> httpx.Client:
 
 def visible(client: httpx.Client, table: str, conversation_id: str) -> int | str:
     column = "id" if table == "conversations" else "conversation_id"
-    if table in ("clients", "delivery_attempts", "operators"):
+    if table in ("clients", "delivery_attempts", "operators", "intake_rate_buckets"):
         response = client.get(f"/{table}", params={"select": "*"})
     else:
         response = client.get(f"/{table}", params={column: f"eq.{conversation_id}"})
@@ -89,7 +95,7 @@ def test_a_signed_in_user_who_is_not_an_operator_sees_no_rows(stack: Stack, answ
         seen = {table: visible(user, table, answered) for table in TABLES}
     assert seen == {
         "clients": "42501", "conversations": 0, "messages": 0, "classifications": 0, "replies": 0,
-        "delivery_attempts": "42501", "operators": 0,
+        "delivery_attempts": "42501", "operators": 0, "intake_rate_buckets": "42501",
     }  # fmt: skip
 
 
@@ -101,7 +107,7 @@ def test_an_operator_reads_conversations_messages_classifications_and_replies(
         write = op.patch("/messages", params={"conversation_id": f"eq.{answered}"}, json={"content": "changed"})
     assert seen == {
         "clients": "42501", "conversations": 1, "messages": 2, "classifications": 1, "replies": 1,
-        "delivery_attempts": "42501", "operators": 1,
+        "delivery_attempts": "42501", "operators": 1, "intake_rate_buckets": "42501",
     }  # fmt: skip
     assert write.status_code in (401, 403) and write.json()["code"] == "42501"
 

@@ -24,7 +24,8 @@ BACKEND = DOKPLOY / "docker-compose.backend.yml"
 REDIS = DOKPLOY / "docker-compose.redis.yml"
 COMPOSE_FILES = sorted(DOKPLOY.glob("docker-compose*.yml"))
 
-SETTINGS = {name.upper() for name in Settings.model_fields}
+# Settings for local development only (`neiromatrius run` sets them) never reach a deployment.
+SETTINGS = {name.upper() for name, field in Settings.model_fields.items() if field.json_schema_extra is None}
 REQUIRED = {name.upper() for name, field in Settings.model_fields.items() if field.is_required()}
 # Variables the Compose files use that are not Settings; dokploy/README.md documents each.
 COMPOSE_ONLY = {
