@@ -11,8 +11,8 @@ import pytest
 
 from neiromatrius import logs
 from neiromatrius.api import create_app
+from tests.support.fakes import FakeCache, FakeMessageIntake, FakeRateLimiter, FakeReplyWaiter, FakeUrlGuard
 
-from .api.fakes import FakeCache, FakeMessageStore, FakeRateLimiter, FakeReplyWaiter, FakeUrlGuard
 from .api.harness import make_settings
 
 CHECKLIST_TTY = [
@@ -41,7 +41,7 @@ async def start_up(cache: str) -> None:
     from neiromatrius.api import ApiServices
 
     services = ApiServices(
-        store=FakeMessageStore(),
+        store=FakeMessageIntake(),
         waiter=FakeReplyWaiter(),
         url_guard=FakeUrlGuard(),
         limiter=FakeRateLimiter(),

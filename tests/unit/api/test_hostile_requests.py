@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from neiromatrius.adapters.netguard import ResolutionFailed, WebhookUrlGuard
+from neiromatrius.adapters.netguard import WebhookUrlGuard
 from neiromatrius.api import ApiServices
+from neiromatrius.errors import ResolutionFailed
+from tests.support.fakes import FakeCache, FakeMessageIntake, FakeRateLimiter, FakeReplyWaiter
 
-from .fakes import FakeCache, FakeMessageStore, FakeRateLimiter, FakeReplyWaiter
 from .harness import make_client, make_settings
 
 TABLE_PATH = Path(__file__).resolve().parents[3] / "supabase/functions/messages/testdata/hostile.json"
@@ -62,7 +63,7 @@ def build(case: dict[str, Any]) -> tuple[list[tuple[str, str]], bytes]:
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     services = ApiServices(
-        store=FakeMessageStore(),
+        store=FakeMessageIntake(),
         waiter=FakeReplyWaiter(),
         url_guard=WebhookUrlGuard(allow_private=False, resolver=Offline()),
         limiter=FakeRateLimiter(),
