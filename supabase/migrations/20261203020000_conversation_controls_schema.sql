@@ -119,8 +119,8 @@ alter table public.replies
   -- The delivery lease takes delivery_state pending/delivering/retrying only: a draft or a discarded
   -- reply is always held, so it can never be leased.
   add constraint replies_drafts_are_held check ((status in ('draft', 'discarded')) = (delivery_state = 'held')),
-  add constraint replies_bot_replies_name_a_model check (kind <> 'bot' or model is not null),
-  add constraint replies_operator_replies_name_an_author check (kind <> 'operator' or author_id is not null);
+  -- An operator reply's author_id may become null: deleting the auth user keeps the history.
+  add constraint replies_bot_replies_name_a_model check (kind <> 'bot' or model is not null);
 comment on column public.replies.message_id is 'The inbound message answered (bot replies: the first message of the burst; operator replies: the latest customer message when it was written).';
 comment on column public.replies.model is 'The model that wrote it (bot replies); null for operator replies and handoff notices.';
 comment on column public.replies.delivery_state is 'held (a draft or a discarded answer: never delivered) | pending -> delivering -> delivered | retrying | failed (attempts exhausted or blocked) | stopped (410 Gone).';

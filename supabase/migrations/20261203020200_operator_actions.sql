@@ -165,7 +165,8 @@ declare
   v_text text;
   v_outbound uuid;
 begin
-  select * into v_draft from public.replies r where r.id = p_reply_id for update;
+  -- No FOR UPDATE: RLS would hide a decided draft from it. Drafts change only under the conversation's lock.
+  select * into v_draft from public.replies r where r.id = p_reply_id;
   if v_draft.id is null then
     raise exception using errcode = 'PT404', message = format('approve_draft: reply %s not found', p_reply_id);
   end if;
@@ -209,7 +210,8 @@ declare
   v_conversation public.conversations := public.lock_conversation(p_conversation_id, 'discard_draft');
   v_draft public.replies;
 begin
-  select * into v_draft from public.replies r where r.id = p_reply_id for update;
+  -- No FOR UPDATE: RLS would hide a decided draft from it. Drafts change only under the conversation's lock.
+  select * into v_draft from public.replies r where r.id = p_reply_id;
   if v_draft.id is null then
     raise exception using errcode = 'PT404', message = format('discard_draft: reply %s not found', p_reply_id);
   end if;
@@ -249,7 +251,7 @@ begin
     raise exception using errcode = 'PT404', message = format('resend_reply: reply %s not found', p_reply_id);
   end if;
   perform public.lock_conversation(v_reply.conversation_id, 'resend_reply');
-  select * into v_reply from public.replies r where r.id = p_reply_id for update;
+  select * into v_reply from public.replies r where r.id = p_reply_id;
   if v_reply.resent_at is not null and v_reply.delivery_state in ('pending', 'delivering', 'retrying') then
     return jsonb_build_object('reply_id', v_reply.id, 'created', false, 'delivery_state', v_reply.delivery_state);
   end if;
@@ -260,7 +262,10 @@ begin
   update public.replies r
   set delivery_state = 'pending', delivery_attempts = 0, next_attempt_at = now(), resent_by = v_uid, resent_at = now(),
       resend_count = r.resend_count + 1, updated_at = now()
-  where r.id = p_reply_id;
+  where r.id = p_reply_id and r.delivery_state = 'failed';
+  if not found then  -- delivery bookkeeping does not take the conversation's lock
+    raise exception using errcode = 'PT409', message = format('resend_reply: reply %s changed meanwhile; try again', p_reply_id);
+  end if;
   return jsonb_build_object('reply_id', p_reply_id, 'created', true, 'delivery_state', 'pending');
 end
 $$;
