@@ -89,7 +89,9 @@ class Pipeline:
 
 @pytest.fixture
 def pipeline(
-    store: SupabaseMessageStore, incoming: Callable[..., IncomingMessage], worker_queue_clear: None
+    store: SupabaseMessageStore,  # noqa: F811  (pytest injects the imported fixtures by name)
+    incoming: Callable[..., IncomingMessage],  # noqa: F811
+    worker_queue_clear: None,  # noqa: F811
 ) -> Pipeline:
     return Pipeline(store._client, store, incoming)
 

@@ -121,8 +121,9 @@ async def test_a_draft_is_never_leased_and_an_approved_edit_is_delivered_once_wi
     assert await db.fetchval("select count(*) from public.messages where conversation_id = $1 and direction = "
                              "'outbound'", conversation) == 0  # fmt: skip
 
-    approved = await rpc(agent.client, "approve_draft", {"p_conversation_id": conversation, "p_reply_id": draft,
-                                                         "p_content": "We open at 9 am, Monday to Friday."})  # fmt: skip
+    edit = "We open at 9 am, Monday to Friday."
+    approved = await rpc(agent.client, "approve_draft",
+                         {"p_conversation_id": conversation, "p_reply_id": draft, "p_content": edit})  # fmt: skip
     assert (approved["created"], approved["edited"]) == (True, True)
     row = await reply_row(db, draft)
     assert (row["status"], row["content"], row["original_content"], str(row["approved_by"])) == (
@@ -157,7 +158,8 @@ async def test_a_discarded_draft_is_never_delivered_and_its_message_waits_for_a_
     assert (row["status"], row["delivery_state"], row["discard_reason"], str(row["discarded_by"])) == (
         "discarded", "held", "operator", agent.id,
     )  # fmt: skip
-    assert ((await message_row(db, message))["state"], (await message_row(db, message))["reply_id"]) == ("handoff", None)
+    waiting = await message_row(db, message)
+    assert (waiting["state"], waiting["reply_id"]) == ("handoff", None)
     assert await pipeline.leased() == []
     late = await refused(agent.client, "approve_draft", {"p_conversation_id": conversation, "p_reply_id": draft})
     assert (late.code, "not a draft" in late.message) == ("PT409", True)
@@ -250,7 +252,7 @@ async def test_a_note_is_stored_for_operators_and_never_delivered_nor_in_the_mod
 async def test_a_reply_that_failed_for_good_is_resent_with_attempts_reset(
     pipeline: Pipeline, agent: SignedIn, db: asyncpg.Connection
 ) -> None:
-    conversation, message = await pipeline.intake("Hi")
+    _, message = await pipeline.intake("Hi")
     reply = (await pipeline.answer(message))["reply_id"]
     not_failed = await refused(agent.client, "resend_reply", {"p_reply_id": reply})
     assert not_failed.code == "PT409"
