@@ -326,3 +326,11 @@ async def test_the_inbox_fields_follow_the_messages(pipeline: Pipeline, db: asyn
         0, "An answer", "outbound",
     )  # fmt: skip
     assert row["bot_mode"] == "auto" and row["status"] == "open"
+
+
+async def test_queue_stats_count_messages_waiting_for_people_apart(pipeline: Pipeline, agent: SignedIn) -> None:
+    conversation, _ = await pipeline.intake("Hi")
+    await pipeline.intake("Other", chat="chat-2")
+    await rpc(agent.client, "take_over", {"p_conversation_id": conversation})
+    stats = await rpc(pipeline.service, "queue_stats", {})
+    assert (stats["pending"], stats["processing"], stats["waiting_for_people"]) == (1, 0, 1)
