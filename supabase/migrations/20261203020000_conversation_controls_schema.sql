@@ -407,11 +407,16 @@ create policy "operators answer waiting messages" on public.messages for update 
 create policy "operators write their own replies" on public.replies for insert to authenticated
   with check ((select public.is_operator()) and kind = 'operator' and author_id = (select auth.uid())
               and status = 'sent' and delivery_state = 'pending');
--- Drafts (approve, edit, discard) and replies whose delivery failed for good (re-send): nothing else.
+-- Drafts (approve, edit, discard) and replies whose delivery failed for good (re-send): nothing else, and
+-- the operator who decides signs the row (approved_by / discarded_by / resent_by).
 create policy "operators decide drafts and re-send failed replies" on public.replies for update to authenticated
   using ((select public.is_operator()) and (status = 'draft' or delivery_state = 'failed'))
-  with check ((select public.is_operator()) and status in ('approved', 'discarded', 'sent')
-              and delivery_state in ('held', 'pending'));
+  with check ((select public.is_operator()) and delivery_state in ('held', 'pending')
+              and case status
+                    when 'approved' then approved_by = (select auth.uid()) or resent_by = (select auth.uid())
+                    when 'discarded' then discarded_by = (select auth.uid())
+                    when 'sent' then resent_by = (select auth.uid())
+                    else false end);
 
 -- Realtime: the console sees controls, drafts, notes and settings change live (RLS applies per event).
 alter publication supabase_realtime add table public.notes, public.categories, public.bot_settings,

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from postgrest import APIError
 from supabase import AsyncClient
 
 from tests.conftest import Stack
@@ -164,3 +165,32 @@ async def test_errors_reach_http_as_clean_4xx_json(world: World, agent: SignedIn
         assert response.status_code == status, (name, response.text)
         body = response.json()
         assert set(body) == {"code", "message", "details", "hint"} and body["message"], body
+
+
+async def test_direct_table_writes_cannot_forge_bot_replies_or_lease_a_draft(
+    world: World, agent: SignedIn, db: asyncpg.Connection
+) -> None:
+    table = agent.client.table
+    forged = {"message_id": world.draft, "conversation_id": world.conversation, "content": "x", "kind": "bot",
+              "status": "sent", "delivery_state": "pending"}  # fmt: skip
+    with pytest.raises(APIError) as bot_reply:
+        await table("replies").insert(forged).execute()
+    assert bot_reply.value.code == "42501"
+    # A draft approved "by hand" must be signed by the caller; a delivered reply is not the operator's to edit.
+    with pytest.raises(APIError) as unsigned:
+        await table("replies").update({"status": "approved", "delivery_state": "pending"}).eq("id", world.draft)\
+            .execute()  # fmt: skip
+    assert unsigned.value.code == "42501"
+    touched = await table("replies").update({"content": "changed"}).eq("id", world.sent).execute()
+    assert touched.data == []
+    with pytest.raises(APIError) as version:
+        await table("conversations").update({"delivery_state": "x"}).eq("id", world.conversation).execute()
+    assert version.value.code in ("42703", "PGRST204")  # no such column to write
+    # control_version only moves forward, by one, whatever is written into it.
+    before = await db.fetchval("select control_version from public.conversations where id = $1", world.conversation)
+    await table("conversations").update({"control_version": 0}).eq("id", world.conversation).execute()
+    after = await db.fetchval("select control_version from public.conversations where id = $1", world.conversation)
+    assert after == before + 1
+    # Even the service role cannot make a draft leasable: a constraint ties drafts to 'held'.
+    with pytest.raises(asyncpg.CheckViolationError, match="replies_drafts_are_held"):
+        await db.execute("update public.replies set delivery_state = 'pending' where id = $1", world.draft)
