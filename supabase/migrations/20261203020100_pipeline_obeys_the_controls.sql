@@ -59,7 +59,8 @@ begin
         select 1 from public.messages e
         where e.conversation_id = m.conversation_id and e.direction = 'inbound'
           and e.state in ('pending', 'processing') and (e.created_at, e.id) < (m.created_at, m.id))
-      and public.bot_is_active(v)
+      -- public.bot_is_active(v), written out so the planner sees the columns.
+      and v.bot_mode <> 'off' and (v.bot_paused_at is null or coalesce(v.bot_paused_until <= now(), false))
       -- Bursts: wait until the conversation has been quiet for the platform's window.
       and (p_burst_windows is null or not exists (
         select 1 from public.messages l
@@ -363,11 +364,10 @@ as $$
       'language', k.language, 'confidence', k.confidence, 'needs_human', k.needs_human) end)
   from public.messages m
   left join public.replies r on r.id = m.reply_id and r.status in ('sent', 'approved')
-  left join public.classifications k
-    on k.message_id = (select b.message_id from public.replies b where b.id = m.reply_id and b.kind <> 'operator')
-    or k.message_id = m.id
+  -- A burst's later messages show the classification of the message their reply names.
+  left join public.classifications k on k.message_id = coalesce(
+    (select b.message_id from public.replies b where b.id = m.reply_id and b.kind <> 'operator'), m.id)
   where m.id = p_id and m.direction = 'inbound'
-  limit 1
 $$;
 comment on function public.get_message(uuid) is 'An inbound message with its state, classification and the reply that answers it, once that reply is to be delivered (GET /api/messages/{id}).';
 

@@ -7,13 +7,16 @@ create or replace function public.queue_stats() returns jsonb
 language sql stable security invoker set search_path = ''
 as $$
   select jsonb_build_object(
-    'pending', count(*) filter (where m.state = 'pending' and public.bot_is_active(v)),
+    'pending', count(*) filter (where m.state = 'pending' and s.active),
     'processing', count(*) filter (where m.state = 'processing'),
-    'waiting_for_people', count(*) filter (where m.state = 'pending' and not public.bot_is_active(v)),
+    'waiting_for_people', count(*) filter (where m.state = 'pending' and not s.active),
     'oldest_pending_seconds', coalesce(extract(epoch from (
-      clock_timestamp() - min(m.created_at) filter (where m.state = 'pending' and public.bot_is_active(v)))), 0))
+      clock_timestamp() - min(m.created_at) filter (where m.state = 'pending' and s.active))), 0))
   from public.messages m
   join public.conversations v on v.id = m.conversation_id
+  -- bot_is_active(), written out: a function call per row costs more than the rest of the scan.
+  cross join lateral (select v.bot_mode <> 'off'
+                             and (v.bot_paused_at is null or coalesce(v.bot_paused_until <= now(), false)) as active) s
   where m.direction = 'inbound' and m.state in ('pending', 'processing')
 $$;
 comment on function public.queue_stats() is
