@@ -118,3 +118,33 @@ async def test_takeover_racing_the_answer_never_lets_a_bot_reply_out_after_it(
     assert leased == to_deliver  # nothing discarded is ever leased
     assert sum(outcomes.values()) == TRIALS
     print(f"race outcomes over {TRIALS} trials: {dict(outcomes)}")
+
+
+async def test_an_operator_reply_racing_the_answer_is_never_followed_by_the_bots(
+    pipeline: Pipeline, agent: SignedIn, db: asyncpg.Connection, settings_row: Callable[..., Awaitable[None]]
+) -> None:
+    """The same race with send_reply and no auto-pause: the version alone fences. A delivered bot reply was
+    written before the operator's; otherwise the bot's answer is discarded and the operator's answers."""
+    await settings_row(auto_pause="off")
+    outcomes: Counter[str] = Counter()
+    for trial in range(TRIALS // 2):
+        conversation, message = await pipeline.intake(f"Trial {trial}", chat=f"reply-race-{trial}")
+        [claimed] = await pipeline.claim()
+        assert claimed["id"] == message
+        done, sent = await asyncio.gather(
+            pipeline.complete(message),
+            rpc(agent.client, "send_reply", {"p_conversation_id": conversation, "p_content": "Operator here"}),
+        )
+        outcomes[done["outcome"]] += 1
+        [bot] = await bot_replies(db, conversation)
+        operator_version = await db.fetchval("select control_version from public.replies where id = $1",
+                                             sent["reply_id"])  # fmt: skip
+        answered_by = await db.fetchval("select reply_id::text from public.messages where id = $1", message)
+        if done["outcome"] == "sent":
+            assert bot["control_version"] < operator_version
+            assert answered_by == str(bot["id"])
+        else:
+            assert done["outcome"] == "discarded" and bot["status"] == "discarded"
+            assert answered_by == sent["reply_id"]
+    assert sum(outcomes.values()) == TRIALS // 2
+    print(f"reply race outcomes over {TRIALS // 2} trials: {dict(outcomes)}")
