@@ -1,6 +1,6 @@
 """supabase-js (Node) as an operator's console would use it: the operator's token calls take_over,
-send_reply and add_note, gets a clean error for bad input, and sees the conversation's controls and the
-note arrive over Realtime (postgres_changes under RLS). Runs from the pinned devstack js/ project."""
+send_reply and add_note, gets a clean error for bad input, and sees the conversation's controls, the
+reply and the note arrive over Realtime (postgres_changes under RLS). Runs from the pinned devstack js/ project."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ const client = createClient(env.SUPABASE_URL, env.ANON_KEY, {
 await client.realtime.setAuth(env.USER_TOKEN);
 const events = [];
 const byId = `id=eq.${conversation}`, byConversation = `conversation_id=eq.${conversation}`;
-let seenOff, seenNote;
+let seenOff, seenNote, seenReply;
+const replied = new Promise((resolve) => { seenReply = resolve; });
 const off = new Promise((resolve) => { seenOff = resolve; });
 const noted = new Promise((resolve) => { seenNote = resolve; });
 await new Promise((resolve) => {
@@ -43,6 +44,10 @@ await new Promise((resolve) => {
     .on('postgres_changes', { event: 'UPDATE', schema: 'public', table: 'conversations', filter: byId }, (p) => {
       events.push(['conversations', p.new.bot_mode, p.new.assignee_id]);
       if (p.new.bot_mode === 'off') seenOff();
+    })
+    .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'replies', filter: byConversation }, (p) => {
+      events.push(['replies', p.new.kind, p.new.content, p.new.delivery_state]);
+      seenReply();
     })
     .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'notes', filter: byConversation }, (p) => {
       events.push(['notes', p.new.body]);
@@ -58,7 +63,7 @@ const retried = await client.rpc('send_reply', { p_conversation_id: conversation
                                                  p_client_request_id: 'js-1' });
 const note = await client.rpc('add_note', { p_conversation_id: conversation, p_body: 'Seen in the console' });
 const bad = await client.rpc('send_reply', { p_conversation_id: conversation, p_content: '' });
-await Promise.all([off, noted]);
+await Promise.all([off, noted, replied]);
 print({
   taken: { status: taken.status, bot_mode: taken.data?.bot_mode, assignee: taken.data?.assignee_id },
   sent: { status: sent.status, created: sent.data?.created, reply: sent.data?.reply_id },
@@ -112,6 +117,7 @@ async def test_an_operator_console_acts_through_supabase_js_and_sees_it_in_realt
     assert out["bad"] == {"status": 400, "code": "22023", "message": "send_reply: p_content must not be empty"}
     assert ["conversations", "off", agent.id] in out["events"]
     assert ["notes", "Seen in the console"] in out["events"]
+    assert ["replies", "operator", "Hello from the console", "pending"] in out["events"]
     reply = await db.fetchrow("select kind, author_id::text, delivery_state from public.replies where id = $1",
                               out["sent"]["reply"])  # fmt: skip
     assert reply is not None and tuple(reply) == ("operator", agent.id, "pending")
