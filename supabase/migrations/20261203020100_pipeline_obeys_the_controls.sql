@@ -221,7 +221,8 @@ begin
   select * into v_category from public.categories k where k.name = p_classification ->> 'category' and k.active;
 
   -- The fence: anything an operator did to this conversation since the claim wins over the model.
-  if v_message.claim_version is distinct from v_conversation.control_version
+  -- (A message claimed before this migration has no claim_version: only the bot's state can fence it.)
+  if v_message.claim_version <> v_conversation.control_version
      or not public.bot_is_active(v_conversation) then
     v_outcome := 'discarded';
   elsif p_state = 'handoff' or (p_classification ->> 'needs_human')::boolean or v_category.action = 'handoff'
