@@ -148,3 +148,12 @@ async def test_an_operator_reply_racing_the_answer_is_never_followed_by_the_bots
             assert answered_by == sent["reply_id"]
     assert sum(outcomes.values()) == TRIALS // 2
     print(f"reply race outcomes over {TRIALS // 2} trials: {dict(outcomes)}")
+
+
+async def test_a_message_claimed_before_the_controls_existed_is_answered_as_before(
+    pipeline: Pipeline, db: asyncpg.Connection
+) -> None:
+    _, message = await pipeline.intake("Hello")
+    [claimed] = await pipeline.claim()
+    await db.execute("update public.messages set claim_version = null, claimed_at = null where id = $1", message)
+    assert (await pipeline.complete(claimed["id"]))["outcome"] == "sent"
