@@ -23,6 +23,7 @@ import pytest
 
 from neiromatrius.devstack.process import DevstackProcess
 from tests.support.http_receiver import Receiver, Reply
+from tests.support.operators import Operators
 from tests.support.redis_server import RedisServer
 
 SQL_DIR = Path(__file__).parent / "integration" / "devstack" / "sql"
@@ -156,6 +157,14 @@ async def db(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(stack.database_url)
     yield conn
     await conn.close()
+
+
+@pytest.fixture
+async def operators(db: asyncpg.Connection) -> AsyncIterator[Operators]:
+    """Auth users and operators rows made with SQL for this test; deleted (with their rows) after it."""
+    made = Operators(db)
+    yield made
+    await made.cleanup()
 
 
 MakeReceiver = Callable[..., Awaitable[Receiver]]

@@ -1,5 +1,5 @@
 """The ``neiromatrius`` command: ``api``, ``listener``, ``run`` (everything, locally), ``devstack``, ``token``,
-``telegram``, ``check`` (the pre-deploy checklist)."""
+``telegram``, ``check`` (the pre-deploy checklist), ``operator`` (operator accounts)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import logs
+from . import logs, operator_command
 from .check import command as check_command
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 def _devstack_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     for name, help_text in (
-        ("devstack", "run the local Supabase stack (Postgres, /rest/v1, /realtime/v1)"),
+        ("devstack", "run the local Supabase stack (Postgres, /rest/v1, /realtime/v1, /auth/v1)"),
         ("run", "run the whole system locally: the local stack, the API and the listener"),
     ):
         p = sub.add_parser(name, help=help_text)
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     _token_parser(sub)
     _telegram_parser(sub)
     check_command.add_parser(sub)
+    operator_command.add_parser(sub)
     sub.add_parser("api", help="serve the HTTP API (settings from the environment and .env)")
     sub.add_parser("listener", help="answer messages: realtime subscriber, OpenAI triage, delivery")
     args = parser.parse_args(argv)
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return _token(args)
     if args.command == "check":
         return check_command.run(args)
+    if args.command == "operator":
+        return operator_command.run(args)
     if args.command in ("api", "listener"):
         return _serve(args.command)
     if args.command == "run":
@@ -201,9 +204,15 @@ def _external_database(db_port: int) -> str | None:
 
 
 def _devstack(args: argparse.Namespace) -> int:
+    from .devstack.auth.settings import AuthSettings
     from .devstack.postgres import PostgresError
     from .devstack.runner import LocalStack, StackOptions
 
+    try:
+        auth_settings = AuthSettings.from_env(os.environ)
+    except ValueError as exc:
+        print(f"❌ {exc}", file=sys.stderr)
+        return 2
     options = StackOptions(
         port=args.port,
         db_port=args.db_port,
@@ -212,6 +221,7 @@ def _devstack(args: argparse.Namespace) -> int:
         migrations_dir=args.migrations,
         fresh=args.fresh,
         database_url=_external_database(args.db_port),
+        auth=auth_settings,
     )
     try:
         asyncio.run(LocalStack(options).serve())

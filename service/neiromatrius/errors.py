@@ -6,11 +6,12 @@ NeiromatriusError
 │   ├── PayloadTooLarge         the body is over the limit (413)
 │   ├── HeadersTooLarge         the request's headers are over the limit (431)
 │   ├── Unauthorized            the intake key is missing or wrong (401)
-│   └── IdempotencyConflict     the key was used before with another body (422)
-├── NotFound                    no such message (404)
+│   ├── IdempotencyConflict     the key was used before with another body (422)
+│   └── AlreadyExists           what was to be created is there already (an operator's email)
+├── NotFound                    no such message (404), no such operator
 ├── RateLimited                 over a client's or a chat's rate limit (429 with Retry-After)
 ├── CacheUnavailable            Redis does not answer (in time); rate limits fall back to memory
-├── StoreError                  Supabase (PostgREST/Realtime) failed; retryable when it is down
+├── StoreError                  Supabase (PostgREST/Realtime/Auth) failed; retryable when it is down
 │   └── StoreUnavailable        the database or the API in front of it does not answer (503)
 ├── LeaseLost                   the message is no longer ours to finish (another worker took it)
 ├── ResponderError              the model failed
@@ -87,6 +88,11 @@ class Unauthorized(InputError):
 class IdempotencyConflict(InputError):
     code = "idempotency_key_reused"
     status = 422
+
+
+class AlreadyExists(InputError):
+    code = "already_exists"
+    status = 409
 
 
 class NotFound(NeiromatriusError):

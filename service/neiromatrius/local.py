@@ -6,6 +6,7 @@ keys in their environment. Any child ending stops the others; Ctrl-C or SIGTERM 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import signal
@@ -15,10 +16,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from .devstack.process import DevstackProcess
+
+if TYPE_CHECKING:
+    from .local_admin import LocalAdmin
 
 API_READY_TIMEOUT = 60.0
 SECRET_FILE = "secret_key"
@@ -75,12 +80,13 @@ class LocalSystem:
         try:
             stack_env = self.stack.start(*(["--fresh"] if self.options.fresh else []))
             env = self._child_env(stack_env)
+            admin = self._local_admin(env)
             self.children["api"] = self._spawn("api", env)
             if not self._wait_for_api():
                 print("❌ the API did not start; see its log above.", file=sys.stderr)
                 return 1
             self.children["listener"] = self._spawn("listener", env)
-            self._banner(stack_env, env)
+            self._banner(stack_env, env, admin)
             return self._supervise()
         finally:
             self._stop_all()
@@ -92,6 +98,21 @@ class LocalSystem:
         env.setdefault("SECRET_KEY", local_secret_key(self.options.data_dir))
         env["PYTHONUNBUFFERED"] = "1"
         return env
+
+    def _local_admin(self, env: dict[str, str]) -> LocalAdmin | None:
+        from .config import load_settings
+        from .errors import NeiromatriusError
+        from .local_admin import ensure_local_admin
+
+        try:
+            settings = load_settings(
+                _env_file=None, supabase_url=env["SUPABASE_URL"], secret_key=env["SECRET_KEY"],
+                supabase_service_role_key=env["SUPABASE_SERVICE_ROLE_KEY"],
+            )  # fmt: skip
+            return asyncio.run(ensure_local_admin(settings, self.options.data_dir))
+        except NeiromatriusError as exc:  # the rest still runs; only signing in is missing
+            print(f"❌ could not create the local admin: {exc.message}", file=sys.stderr)
+            return None
 
     def _spawn(self, command: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
         # Its own session: Ctrl-C reaches only this supervisor, which stops the children in order
@@ -116,13 +137,21 @@ class LocalSystem:
                 time.sleep(0.2)
         return False
 
-    def _banner(self, stack_env: dict[str, str], env: dict[str, str]) -> None:
+    def _banner(self, stack_env: dict[str, str], env: dict[str, str], admin: LocalAdmin | None) -> None:
         model = f"OpenAI {env.get('OPENAI_MODEL', 'gpt-4o-mini')}" if env.get("OPENAI_API_KEY") else "offline rules"
+        if admin is not None:
+            from .local_admin import CREDENTIALS_FILE
+
+            kept = self.options.data_dir / CREDENTIALS_FILE
+            sign_in = f"{admin.email} / {admin.password}   (an admin operator, Supabase Auth; kept in {kept})"
+        else:
+            sign_in = "(no local admin: see the error above)"
         print(
             "\nNeiromatrius is running locally.\n"
             f"  API        {self.api_url}   (GET /health, POST /api/messages/, GET /metrics)\n"
             f"  Listener   {_listener_status(env)}\n"
             f"  Supabase   {stack_env['SUPABASE_URL']}   (keys in {self.options.env_file})\n"
+            f"  Sign in    {sign_in}\n"
             f"  Model      {model}" + ("" if env.get("OPENAI_API_KEY") else " (set OPENAI_API_KEY for OpenAI)") + "\n"
             "\nTry the checklist's request:\n" + CURL.format(api=self.api_url) + "\n\nReady. Ctrl-C stops it.",
             flush=True,

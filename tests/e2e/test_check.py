@@ -23,14 +23,16 @@ from neiromatrius.devstack.process import free_port
 from tests.conftest import MakeReceiver, Stack
 from tests.e2e.conftest import SECRET_KEY, ServiceProcess, StartService, service_env
 from tests.support.http_receiver import Reply
+from tests.support.operators import Operator, Operators
 from tests.support.redis_server import RedisServer
 
 Api = Callable[..., tuple[str, ServiceProcess]]
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = ROOT / "supabase" / "migrations"
 SHIPPED = len(list(MIGRATIONS.glob("*.sql")))
-# The lines every pre-deploy run prints: nine settings, then the database, migrations, PostgREST and Realtime.
-BASE_LINES = 13
+# The lines every pre-deploy run prints: nine settings, then the database, migrations, PostgREST, Realtime,
+# Auth and Operators.
+BASE_LINES = 15
 BOT_TOKEN = "123456789:AAHcheckcheckcheckcheckcheckcheck00"
 MODELS = json.dumps({"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]}).encode()
 GET_ME = json.dumps({"ok": True, "result": {"id": 123456789, "is_bot": True, "username": "check_bot"}}).encode()
@@ -81,6 +83,12 @@ async def run_check(env: dict[str, str], *args: str, tmp_path: Path, bound: floa
     return Run(process.returncode, out.decode(), err.decode())
 
 
+@pytest.fixture(autouse=True)
+async def active_admin(operators: Operators) -> Operator:
+    """Every line passes only when someone can manage operators."""
+    return await operators.make("admin")
+
+
 async def test_the_local_stack_passes_every_line(stack: Stack, tmp_path: Path) -> None:
     run = await run_check(check_env(stack), tmp_path=tmp_path)
 
@@ -90,6 +98,25 @@ async def test_the_local_stack_passes_every_line(stack: Stack, tmp_path: Path) -
     assert "✅ DATABASE_URL format is right" in run.out
     assert f"✅ Migrations are all applied ({SHIPPED} in supabase/migrations)" in run.out
     assert "✅ Realtime joins a channel with the service key" in run.out
+    assert any(line.startswith("✅ Auth answers /auth/v1/health") for line in run.lines), run.out
+    assert any(line.startswith("✅ Operators have ") and "active admin" in line for line in run.lines), run.out
+
+
+async def test_no_active_admin_is_named_with_the_command_that_fixes_it(
+    stack: Stack, tmp_path: Path, operators: Operators, active_admin: Operator, db: asyncpg.Connection
+) -> None:
+    admins = await db.fetch("select user_id from public.operators where role = 'admin' and active")
+    await db.execute("update public.operators set active = false where role = 'admin'")
+    try:
+        run = await run_check(check_env(stack), tmp_path=tmp_path)
+    finally:
+        await db.execute("update public.operators set active = true where user_id = any($1::uuid[])",
+                         [row["user_id"] for row in admins])  # fmt: skip
+    assert run.code == 1
+    assert run.failed == [
+        "❌ Operators: have no active admin: nobody can manage operators — fix: create one: neiromatrius operator"
+        " add EMAIL --role admin (or neiromatrius operator activate EMAIL)"
+    ]
 
 
 async def test_json_gives_every_check_in_the_documented_shape(stack: Stack, tmp_path: Path) -> None:
@@ -102,7 +129,7 @@ async def test_json_gives_every_check_in_the_documented_shape(stack: Stack, tmp_
     assert all(set(check) == {"name", "ok", "detail", "fix", "variable"} for check in report["checks"])
     names = [check["name"] for check in report["checks"]]
     assert names[:3] == ["SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_ANON_KEY"]
-    assert names[-4:] == ["Database", "Migrations", "PostgREST", "Realtime"]
+    assert names[-6:] == ["Database", "Migrations", "PostgREST", "Realtime", "Auth", "Operators"]
 
 
 async def test_json_reports_a_failure_with_its_variable_and_fix(stack: Stack, tmp_path: Path) -> None:
@@ -212,6 +239,8 @@ def _broken(case: str, stack: Stack, tmp_path: Path, openai_url: str, telegram_u
                 "❌ SUPABASE_ANON_KEY: carries role 'service_role', not 'anon' — fix: swapped with",
                 "❌ PostgREST (SUPABASE_SERVICE_ROLE_KEY): skipped",
                 "❌ Realtime (SUPABASE_SERVICE_ROLE_KEY): skipped",
+                "❌ Auth (SUPABASE_SERVICE_ROLE_KEY): skipped",
+                "❌ Operators (SUPABASE_SERVICE_ROLE_KEY): skipped",
             ),
         )
     elif case == "service key of another project":
@@ -220,6 +249,8 @@ def _broken(case: str, stack: Stack, tmp_path: Path, openai_url: str, telegram_u
             (
                 "❌ PostgREST (SUPABASE_SERVICE_ROLE_KEY): rejected the service key (401)",
                 "❌ Realtime (SUPABASE_SERVICE_ROLE_KEY): refused the service key (40",
+                "❌ Auth (SUPABASE_SERVICE_ROLE_KEY): rejected the service key (401)",
+                "❌ Operators (SUPABASE_SERVICE_ROLE_KEY): rejected the service key (401)",
             ),
         )
     elif case == "a migration not applied":

@@ -24,6 +24,7 @@ from tests.conftest import Stack
 from tests.e2e.conftest import eventually, running_listener
 from tests.support import openai_mock
 from tests.support.http_receiver import Receiver
+from tests.support.operators import Operators
 
 CHECKLIST_CONTENT = "Привет! Тестовое сообщение"
 BOUND = 15.0
@@ -75,11 +76,8 @@ async def watcher(stack: Stack) -> AsyncIterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-async def operator(db: asyncpg.Connection) -> AsyncIterator[str]:
-    user_id = str(uuid.uuid4())
-    await db.execute("insert into public.operators (user_id, display_name) values ($1, 'E2E operator')", user_id)
-    yield user_id
-    await db.execute("delete from public.operators where user_id = $1", user_id)
+async def operator(operators: Operators) -> str:
+    return (await operators.make("agent", name="E2E operator")).user_id
 
 
 def checklist_headers(webhook_url: str) -> dict[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -22,6 +23,21 @@ READY_BOUND = 90.0
 def port_open(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def assert_the_local_admin_signs_in(output: str, data_dir: Path, env_file: Path) -> None:
+    """The banner's credentials are the ones kept (0600) in the data folder, and they sign in as an admin."""
+    kept = data_dir / "local_admin.json"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    admin = json.loads(kept.read_text(encoding="utf-8"))
+    assert f"Sign in    {admin['email']} / {admin['password']}   (an admin operator" in output
+    keys = dict(line.split("=", 1) for line in env_file.read_text(encoding="utf-8").splitlines() if "=" in line)
+    url, anon = keys["SUPABASE_URL"], keys["SUPABASE_ANON_KEY"]
+    session = httpx.post(f"{url}/auth/v1/token", params={"grant_type": "password"}, headers={"apikey": anon},
+                         json={"email": admin["email"], "password": admin["password"]}, timeout=10)  # fmt: skip
+    assert session.status_code == 200, session.text
+    headers = {"apikey": anon, "Authorization": f"Bearer {session.json()['access_token']}"}
+    assert httpx.post(f"{url}/rest/v1/rpc/is_admin", headers=headers, timeout=10).json() is True
 
 
 @pytest.mark.local_only
@@ -68,6 +84,7 @@ def test_run_starts_everything_and_the_printed_curl_gets_an_answer(tmp_path: Pat
         assert httpx.get(f"{listener}/health", timeout=10).json()["status"] == "ok"
         finished = httpx.get(f"{listener}/metrics", timeout=10).text
         assert 'neiromatrius_messages_finished_total{category="greeting",state="answered"} 1.0' in finished
+        assert_the_local_admin_signs_in(output, tmp_path / "data", tmp_path / "env.local")
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(60)

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from . import deployed, services
+from . import deployed, people, services
 from .model import Check
 from .settings import SettingsReport, check_settings
 
@@ -40,6 +40,10 @@ async def pre_deploy(values: dict[str, Any], migrations_dir: Path, within: float
                  lambda: services.postgrest(http, report.settings), within),
             _one(report, "Realtime", ("SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY"),
                  lambda: services.realtime(report.settings, within * 0.9), within),
+            _one(report, "Auth", ("SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY"),
+                 lambda: people.auth(http, report.settings), within),
+            _one(report, "Operators", ("SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY"),
+                 lambda: people.admins(http, report.settings), within),
             _optional(report, values, "OpenAI", ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL"),
                       lambda: services.openai(http, report.settings), within),
             _optional(report, values, "Telegram", ("TELEGRAM_BOT_TOKEN",),

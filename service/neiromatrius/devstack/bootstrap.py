@@ -1,4 +1,4 @@
-"""Apply the Supabase-like bootstrap (bootstrap.sql) to a database, idempotently."""
+"""Apply the Supabase-like bootstrap (bootstrap.sql, then auth_schema.sql) to a database, idempotently."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ def quote_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _read(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
 def bootstrap_sql(authenticator_password: str) -> str:
-    text = resources.files(__package__).joinpath("bootstrap.sql").read_text(encoding="utf-8")
+    text = _read("bootstrap.sql") + "\n" + _read("auth_schema.sql")
     return text.replace(":'authenticator_password'", quote_literal(authenticator_password))
 
 

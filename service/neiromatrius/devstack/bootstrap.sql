@@ -46,15 +46,7 @@ ALTER ROLE postgres SET search_path = "$user", public, extensions;
 
 CREATE SCHEMA IF NOT EXISTS auth;
 GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
-CREATE TABLE IF NOT EXISTS auth.users (
-  instance_id uuid, id uuid PRIMARY KEY, aud varchar(255), role varchar(255), email varchar(255) UNIQUE,
-  encrypted_password varchar(255), email_confirmed_at timestamptz, confirmed_at timestamptz,
-  last_sign_in_at timestamptz, raw_app_meta_data jsonb, raw_user_meta_data jsonb, is_super_admin bool,
-  created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now(), phone text,
-  is_anonymous bool NOT NULL DEFAULT false, deleted_at timestamptz
-);
-COMMENT ON TABLE auth.users IS 'Minimal stand-in for GoTrue''s users table (the local stack runs no GoTrue).';
-GRANT SELECT ON auth.users TO service_role;
+-- GoTrue's tables (auth.users, identities, sessions, refresh_tokens): auth_schema.sql, run right after this file.
 
 CREATE OR REPLACE FUNCTION auth.jwt() RETURNS jsonb LANGUAGE sql STABLE AS $$
   select coalesce(nullif(current_setting('request.jwt.claim', true), ''),

@@ -111,24 +111,28 @@ async def _health(request: Request) -> Response:
     return Response(json.dumps({"status": "ok"}), media_type="application/json")
 
 
-def build_gateway(keys: Keys, rest: Component, realtime: Component) -> ASGIApp:
-    """The Starlette app serving ``/rest/v1`` and ``/realtime/v1``; its lifespan drives both parts."""
+def build_gateway(keys: Keys, rest: Component, realtime: Component, auth: Component | None = None) -> ASGIApp:
+    """The Starlette app serving ``/rest/v1``, ``/realtime/v1`` and ``/auth/v1``; its lifespan drives the parts."""
+    parts = [rest, realtime] + ([auth] if auth is not None else [])
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await rest.start()
-        await realtime.start()
+        started: list[Component] = []
         try:
+            for part in parts:
+                await part.start()
+                started.append(part)
             yield
         finally:
-            await realtime.stop()
-            await rest.stop()
+            for part in reversed(started):
+                await part.stop()
 
     app = Starlette(
         routes=[
             Route("/health", _health),
             Mount("/rest/v1", app=rest.app),
             Mount("/realtime/v1", app=realtime.app),
+            *([Mount("/auth/v1", app=auth.app)] if auth is not None else []),
         ],
         lifespan=lifespan,
     )

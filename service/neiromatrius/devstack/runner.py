@@ -7,7 +7,7 @@ import shutil
 import signal
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -15,6 +15,7 @@ import asyncpg
 import uvicorn
 
 from . import bootstrap, migrations, state
+from .auth.settings import AuthSettings
 from .context import Keys, StackContext
 from .gateway import build_gateway
 from .postgres import EmbeddedPostgres
@@ -32,6 +33,7 @@ class StackOptions:
     migrations_dir: Path = Path("supabase/migrations")
     fresh: bool = False
     database_url: str | None = None
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
 
 @dataclass(frozen=True)
@@ -121,14 +123,15 @@ class LocalStack:
         try:
             applied = await self.migrate(admin_dsn, secrets)
             log.info("migrations applied this start: %d", len(applied))
-            from . import realtime, rest
+            from . import auth, realtime, rest
 
             auth_dsn = _with_user(admin_dsn, "authenticator", secrets.authenticator_password)
             pool = await asyncpg.create_pool(auth_dsn, min_size=2, max_size=20, reset=_end_transaction)
             keys = Keys(secrets.jwt_secret, secrets.anon_key, secrets.service_role_key)
             ctx = StackContext(keys=keys, pool=pool, admin_dsn=admin_dsn)
-            app = build_gateway(keys, rest.create(ctx), realtime.create(ctx))
             endpoints = self.endpoints(secrets, admin_dsn)
+            gotrue = auth.create(ctx, self.options.auth, issuer=f"{endpoints.url}/auth/v1")
+            app = build_gateway(keys, rest.create(ctx), realtime.create(ctx), gotrue)
             if self.options.env_file is not None:
                 write_env_file(self.options.env_file, endpoints.env())
             config = uvicorn.Config(
@@ -176,7 +179,7 @@ class _AnnouncingServer(uvicorn.Server):
 def print_banner(endpoints: StackEndpoints, env_file: Path | None) -> None:
     out = sys.stdout
     out.write("Local Supabase stack\n")
-    out.write(f"  API URL           {endpoints.url}  (/rest/v1, /realtime/v1)\n")
+    out.write(f"  API URL           {endpoints.url}  (/rest/v1, /realtime/v1, /auth/v1)\n")
     out.write(f"  anon key          {endpoints.anon_key}\n")
     out.write(f"  service_role key  {endpoints.service_role_key}\n")
     out.write(f"  JWT secret        {endpoints.jwt_secret}\n")

@@ -126,6 +126,52 @@ async def test_join_errors(stack: Stack, open_socket: Callable[[str], Any]) -> N
     assert reply["payload"]["response"]["reason"].startswith("InvalidJWTToken: Token has expired")
 
 
+def system_error(room: str, message: str) -> dict[str, Any]:
+    return {"channel": room.removeprefix("realtime:"), "extension": "system", "message": message, "status": "error"}
+
+
+async def test_access_token_refresh_reconfirms_the_subscription_and_a_bad_token_ends_the_channel(
+    stack: Stack, open_socket: Callable[[str], Any]
+) -> None:
+    ws = await open_socket("1.0.0")
+    user = str(uuid.uuid4())
+    rooms = [topic() for _ in range(3)]
+    for ref, room in enumerate(rooms):
+        await ws.send(v1(room, "phx_join", {**join_payload([ITEMS]), "access_token": stack.user_token(user)}, f"{ref}"))
+        assert (await receive(ws))["payload"]["status"] == "ok"
+        assert (await receive(ws))["payload"]["message"] == "Subscribed to PostgreSQL"
+    refreshed, malformed, expired = rooms
+
+    # No reply: Realtime re-creates the subscription with the new claims and confirms it again.
+    await ws.send(v1(refreshed, "access_token", {"access_token": stack.user_token(user, lifetime=7200)}, "10"))
+    again = await receive(ws)
+    assert (again["topic"], again["event"], again["ref"]) == (refreshed, "system", None)
+    assert again["payload"]["message"] == "Subscribed to PostgreSQL" and again["payload"]["status"] == "ok"
+
+    await ws.send(v1(malformed, "access_token", {"access_token": ""}, "11"))
+    assert (await receive(ws))["payload"] == system_error(malformed, "The token provided is not a valid JWT")
+    assert (await receive(ws))["event"] == "phx_close"
+
+    await ws.send(v1(expired, "access_token", {"access_token": stack.user_token(user, lifetime=-30)}, "12"))
+    shutdown = await receive(ws)
+    assert shutdown["topic"] == expired and shutdown["payload"]["message"].startswith("Token has expired 3")
+    assert shutdown["payload"] == system_error(expired, shutdown["payload"]["message"])
+    assert (await receive(ws))["event"] == "phx_close"
+
+
+async def test_a_channel_ends_when_its_token_expires(stack: Stack, open_socket: Callable[[str], Any]) -> None:
+    ws = await open_socket("1.0.0")
+    room = topic()
+    await ws.send(v1(room, "phx_join", {**join_payload([ITEMS]), "access_token": stack.user_token(lifetime=1)}, "1"))
+    assert (await receive(ws))["payload"]["status"] == "ok"
+    assert (await receive(ws))["payload"]["message"] == "Subscribed to PostgreSQL"
+    shutdown = await receive(ws)  # within WAIT: the token lives at most one more second
+    assert shutdown["payload"]["message"].startswith("Token has expired")
+    assert shutdown["payload"] == system_error(room, shutdown["payload"]["message"])
+    closed = await receive(ws)
+    assert (closed["topic"], closed["event"]) == (room, "phx_close")
+
+
 async def test_a_bad_filter_is_reported_by_a_system_error(open_socket: Callable[[str], Any]) -> None:
     ws = await open_socket("1.0.0")
     room = topic()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import asyncpg
 import httpx
@@ -12,6 +11,7 @@ import pytest
 from neiromatrius.adapters.supabase_store import SupabaseMessageStore
 from neiromatrius.core.models import Classification, IncomingMessage, MessageState, Triage, Usage
 from tests.conftest import Stack
+from tests.support.operators import Operators
 
 TABLES = ("clients", "conversations", "messages", "classifications", "replies", "delivery_attempts", "operators")
 OPERATOR_TABLES = ("conversations", "messages", "classifications", "replies")
@@ -57,11 +57,8 @@ async def answered(
 
 
 @pytest.fixture
-async def operator(db: asyncpg.Connection) -> AsyncIterator[str]:
-    user_id = str(uuid.uuid4())
-    await db.execute("insert into public.operators (user_id, display_name) values ($1, 'Test operator')", user_id)
-    yield user_id
-    await db.execute("delete from public.operators where user_id = $1", user_id)
+async def operator(operators: Operators) -> str:
+    return (await operators.make("agent")).user_id
 
 
 def rest(stack: Stack, token: str | None) -> httpx.Client:
@@ -149,3 +146,18 @@ async def test_no_pipeline_function_is_security_definer_or_executable_by_api_rol
     assert {row["proname"] for row in rows} == set(FUNCTIONS)
     for row in rows:
         assert (row["prosecdef"], row["anon"], row["authenticated"], row["service"]) == (False, False, False, True), row
+
+
+async def test_role_helpers_are_definer_functions_pinned_to_an_empty_search_path(db: asyncpg.Connection) -> None:
+    """is_operator()/is_admin() read operators past its RLS (no recursion), so they must not be hijackable."""
+    rows = await db.fetch(
+        "select p.proname, p.prosecdef, p.provolatile::text, p.proconfig, obj_description(p.oid, 'pg_proc') as comment,"
+        " has_function_privilege('anon', p.oid, 'execute') as anon,"
+        " has_function_privilege('authenticated', p.oid, 'execute') as authenticated"
+        " from pg_proc p where p.pronamespace = 'public'::regnamespace and p.proname in ('is_operator', 'is_admin')"
+    )
+    assert {row["proname"] for row in rows} == {"is_operator", "is_admin"}
+    for row in rows:
+        assert (row["prosecdef"], row["provolatile"], row["proconfig"]) == (True, "s", ['search_path=""']), row
+        assert row["comment"], row["proname"]
+        assert (row["anon"], row["authenticated"]) == (False, True), row

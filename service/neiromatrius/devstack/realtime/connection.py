@@ -213,6 +213,8 @@ class Connection:
         if not isinstance(token, str) or token.startswith("sb_") or token == channel.access_token:
             return
         try:
+            if not token:  # Realtime's confirm_token: an empty token is malformed, not a missing API key
+                raise auth.AuthError("MalformedJWT", "The token provided is not a valid JWT")
             claims = auth.verify(token, self.services.jwt_secret)
         except auth.AuthError as exc:
             self._shutdown(channel, exc.message)
@@ -220,6 +222,10 @@ class Connection:
         channel.claims = claims
         channel.access_token = token
         self._schedule_expiry(channel)
+        if channel in self.services.registry:
+            # Realtime re-creates the channel's Postgres subscriptions with the new claims and confirms
+            # it as at join; here the claims are swapped in place, so the confirmation can go at once.
+            channel.push("system", _system(channel, "postgres_changes", "ok", "Subscribed to PostgreSQL"))
 
     def _broadcast(self, channel: Channel, frame: Frame) -> None:
         payload = frame.payload if isinstance(frame.payload, dict) else {}

@@ -223,3 +223,6 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._subscriptions)
+
+    def __contains__(self, listener: object) -> bool:
+        return id(listener) in self._subscriptions
