@@ -268,18 +268,27 @@ export type Database = {
       };
       operators: {
         Row: {
+          active: boolean;
           created_at: string;
           display_name: string | null;
+          role: string;
+          updated_at: string;
           user_id: string;
         };
         Insert: {
+          active?: boolean;
           created_at?: string;
           display_name?: string | null;
+          role?: string;
+          updated_at?: string;
           user_id: string;
         };
         Update: {
+          active?: boolean;
           created_at?: string;
           display_name?: string | null;
+          role?: string;
+          updated_at?: string;
           user_id?: string;
         };
         Relationships: [];
@@ -396,6 +405,14 @@ export type Database = {
       intake_message: {
         Args: { p_client_id: string; p_platform: string; p_chat_id: string; p_content: string; p_webhook_url?: string; p_idempotency_key?: string; p_platform_message_id?: string; p_fingerprint?: string; p_payload?: Json; p_handoff_reason?: string };
         Returns: Json;
+      };
+      is_admin: {
+        Args: never;
+        Returns: boolean;
+      };
+      is_operator: {
+        Args: never;
+        Returns: boolean;
       };
       queue_stats: {
         Args: never;
