@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REDIS_STAMP := $(VENV)/.redis
 
-.PHONY: run test lint devstack bench bench-devstack bench-pipeline clean
+.PHONY: run test lint devstack bench bench-devstack bench-pipeline clean console console-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,20 @@ $(REDIS_STAMP): $(STAMP) scripts/install-redis
 	scripts/install-redis $(VENV)
 	touch $(REDIS_STAMP)
 
-run: $(STAMP)
+# The operator console (frontend/): npm ci when package-lock.json changes, a build when its sources do.
+FRONTEND_STAMP := frontend/node_modules/.neiromatrius-install
+
+$(FRONTEND_STAMP): frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	sha256sum frontend/package-lock.json | cut -d' ' -f1 | tr -d '\n' > $(FRONTEND_STAMP)
+
+console: $(STAMP) $(FRONTEND_STAMP)
+	$(BIN)/neiromatrius console --build-only
+
+console-check: $(FRONTEND_STAMP)
+	cd frontend && npm run --silent lint && npm run --silent typecheck && npm run --silent test
+
+run: $(STAMP) console
 	$(BIN)/neiromatrius run
 
 devstack: $(STAMP)
@@ -31,8 +44,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check service tests bench
 	$(BIN)/mypy
 
-test: lint $(REDIS_STAMP)
-	$(BIN)/pytest
+# The browser tests (tests/browser) install Debian's chromium (scripts/install-chromium) and build the console.
+test: lint console-check $(REDIS_STAMP)
+	$(BIN)/pytest; status=$$?; echo "Console screenshots: $(CURDIR)/frontend/test-results/screenshots"; exit $$status
 
 # Each appends its table to bench/RESULTS.md; run them on a quiet machine. BENCH_ARGS=--quick for a smoke run.
 bench: bench-devstack bench-pipeline
@@ -44,4 +58,4 @@ bench-pipeline: $(STAMP)
 	$(BIN)/python bench/pipeline.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .devstack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .devstack .pytest_cache .mypy_cache .ruff_cache frontend/node_modules frontend/.next

@@ -31,7 +31,7 @@ export const en = {
     language: "Language",
     any: "Any",
     columns: { conversation: "Conversation", last: "Last message", classification: "Classification", when: "When" },
-    count: "{n} conversations",
+    count: "Conversations: {n}",
     noMessages: "No messages yet.",
   },
   conversation: {
