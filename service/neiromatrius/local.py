@@ -88,9 +88,8 @@ class LocalSystem:
                 print("❌ the API did not start; see its log above.", file=sys.stderr)
                 return 1
             self.children["listener"] = self._spawn("listener", env)
-            console_note = self._start_console(env)
+            self.console_note = self._start_console(env)
             self._banner(stack_env, env, admin)
-            print(console_note, flush=True)
             return self._supervise()
         finally:
             self._stop_all()
@@ -155,6 +154,7 @@ class LocalSystem:
             f"  API        {self.api_url}   (GET /health, POST /api/messages/, GET /metrics)\n"
             f"  Listener   {_listener_status(env)}\n"
             f"  Supabase   {stack_env['SUPABASE_URL']}   (keys in {self.options.env_file})\n"
+            f"{self.console_note}\n"
             f"  Sign in    {sign_in}\n"
             f"  Model      {model}" + ("" if env.get("OPENAI_API_KEY") else " (set OPENAI_API_KEY for OpenAI)") + "\n"
             "\nTry the checklist's request:\n" + CURL.format(api=self.api_url) + "\n\nReady. Ctrl-C stops it.",
@@ -163,6 +163,7 @@ class LocalSystem:
 
     # The operator console (frontend/). It is optional: without Node, or if it stops, the rest runs on.
     console: subprocess.Popen[bytes] | None = None
+    console_note = "  Console    not started"
 
     @property
     def console_url(self) -> str:
@@ -175,11 +176,11 @@ class LocalSystem:
             built = console.is_built(console.frontend_dir())
         except console.ConsoleError as exc:
             return f"  Console    not started: {exc}"
+        if not built:  # `make run` builds it first (make console); building here would hold up the banner
+            return "  Console    not built for these sources: run `make console` (or `make run`), then start again"
         console_env = dict(env)
         console_env.setdefault("BACKEND_API_URL", self.api_url)
         self.console = self._spawn("console", console_env)
-        if not built:
-            return f"  Console    {self.console_url}   (building it first: it serves once it logs ✓ Ready)"
         if _wait_for(f"{self.console_url}/health", self.console, CONSOLE_READY_TIMEOUT, self._stop):
             return f"  Console    {self.console_url}   (sign in with the credentials above)"
         return f"  Console    did not start at {self.console_url}; see its log above (FRONTEND_PORT to move it)"
