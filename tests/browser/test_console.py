@@ -4,6 +4,9 @@ a draft surviving an expired session, languages, keyboard and axe checks, sign o
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -167,3 +170,29 @@ def test_sign_out_ends_the_session(console_rig: Console) -> None:
 
 def _serious(violations: list[dict[str, object]]) -> list[dict[str, object]]:
     return [v for v in violations if v["impact"] in ("serious", "critical")]
+
+
+def test_the_status_page_sends_the_checklists_test_message_through_next_public_api_url(console_rig: Console) -> None:
+    c, b = console_rig, console_rig.browser
+    page = c.page()
+    c.sign_in(page, "/status")
+    b("fill", page=page, selector="#tm-chat", value=f"status-{uuid.uuid4().hex[:8]}")
+    b("fill", page=page, selector="#tm-hook", value=c.hook)
+    b("click", page=page, selector="form[aria-labelledby=test-message-title] button[type=submit]")
+    b("waitFor", page=page, selector="[data-testid=test-message-result]", timeout=SETTLE_MS + 15000)
+    (answer,) = b("texts", page=page, selector="[data-testid=test-message-result]")
+    body = json.loads(answer)
+    assert body["state"] == "answered" and body["classification"]["category"] == "greeting"
+    b("close", page=page)
+
+
+def test_check_sees_the_console_healthy_and_reaching_the_api(console_rig: Console) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "neiromatrius", "check", "--console-url", console_rig.url],
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.splitlines() == [
+        "✅ Console /health answers status ok, backend ok (BACKEND_API_URL reaches the API)",
+        "✅ Console sign-in the sign-in page renders",
+    ]

@@ -85,6 +85,17 @@ export const en = {
     notConfigured: "BACKEND_API_URL is not set",
     details: "Details",
   },
+  testMessage: {
+    title: "Send the checklist's test message",
+    clientId: "Client id",
+    chatId: "Chat id",
+    webhookUrl: "Webhook URL",
+    content: "Text",
+    sample: "Привет! Тестовое сообщение",
+    send: "Send",
+    sending: "Sending…",
+    failed: "The API refused it (HTTP {status}): {error}",
+  },
   errors: { generic: "Something went wrong: {reason}" },
 };
 

@@ -87,5 +87,16 @@ export const ru: Dictionary = {
     notConfigured: "BACKEND_API_URL не задан",
     details: "Подробности",
   },
+  testMessage: {
+    title: "Отправить тестовое сообщение из чеклиста",
+    clientId: "Идентификатор клиента",
+    chatId: "Идентификатор чата",
+    webhookUrl: "Адрес вебхука",
+    content: "Текст",
+    sample: "Привет! Тестовое сообщение",
+    send: "Отправить",
+    sending: "Отправляем…",
+    failed: "API отказал (HTTP {status}): {error}",
+  },
   errors: { generic: "Что-то пошло не так: {reason}" },
 };

@@ -79,3 +79,27 @@ describe("thread", () => {
     expect(isUuid("../etc")).toBe(false);
   });
 });
+
+describe("sendTestMessage", () => {
+  it("posts the checklist's request under NEXT_PUBLIC_API_URL's default and returns the answer", async () => {
+    const { API_BASE, sendTestMessage } = await import("@/lib/api");
+    expect(API_BASE).toBe("/api");
+    const calls: Array<[string, RequestInit | undefined]> = [];
+    const fetcher = (async (url: string, init?: RequestInit) => {
+      calls.push([url, init]);
+      return new Response(JSON.stringify({ state: "answered" }), { status: 200 });
+    }) as unknown as typeof fetch;
+    const result = await sendTestMessage({ clientId: "c", chatId: "x", webhookUrl: "https://h/", content: "hi" }, fetcher);
+    expect(result).toEqual({ ok: true, status: 200, body: { state: "answered" } });
+    expect(calls[0]?.[0]).toBe("/api/messages/");
+    expect((calls[0]?.[1]?.headers as Record<string, string>)["X-Platform"]).toBe("test");
+  });
+
+  it("says what the API refused, in its words", async () => {
+    const { sendTestMessage } = await import("@/lib/api");
+    const fetcher = (async () =>
+      new Response(JSON.stringify({ error: { code: "invalid_request", message: "the X-Chat-ID header is required", field: "X-Chat-ID" } }), { status: 422 })) as unknown as typeof fetch;
+    const result = await sendTestMessage({ clientId: "c", chatId: "", webhookUrl: "https://h/", content: "hi" }, fetcher);
+    expect(result).toEqual({ ok: false, status: 422, error: "the X-Chat-ID header is required" });
+  });
+});

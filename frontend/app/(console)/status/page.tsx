@@ -1,3 +1,4 @@
+import { TestMessageForm } from "@/components/TestMessageForm";
 import { requireUser } from "@/lib/auth";
 import { backendHealth } from "@/lib/backend";
 import { format } from "@/lib/i18n";
@@ -29,6 +30,7 @@ export default async function StatusPage() {
           ) : null}
         </>
       )}
+      <TestMessageForm />
     </main>
   );
 }
