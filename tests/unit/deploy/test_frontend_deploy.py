@@ -133,3 +133,9 @@ def test_no_secret_is_a_build_argument() -> None:
     names = {i.args.split("=")[0] for i in instructions(DOCKERFILE.read_text()) if i.keyword == "ARG"}
     assert names == {"NODE_IMAGE", "NEXT_PUBLIC_API_URL"}
     assert variables(console()["build"]) == {"NEXT_PUBLIC_API_URL"}
+
+
+def test_the_readme_documents_every_console_variable() -> None:
+    readme = (DOKPLOY / "README.md").read_text()
+    missing = [name for name in sorted(variables(compose()) - {"SUPABASE_NETWORK"}) if f"`{name}`" not in readme]
+    assert missing == []
