@@ -28,6 +28,7 @@ comment on column public.operators.active is 'false: the operator keeps the acco
 comment on column public.operators.updated_at is 'When the row last changed (kept by a trigger).';
 
 create index operators_active_admins on public.operators (user_id) where active and role = 'admin';
+comment on index public.operators_active_admins is 'neiromatrius check: is there at least one active admin.';
 
 create function public.operators_touch_updated_at() returns trigger
 language plpgsql security invoker set search_path = ''
@@ -42,6 +43,7 @@ revoke all on function public.operators_touch_updated_at() from public, anon, au
 
 create trigger operators_touch_updated_at before update on public.operators
   for each row execute function public.operators_touch_updated_at();
+comment on trigger operators_touch_updated_at on public.operators is 'Keeps updated_at current.';
 
 -- Security definer so that policies on operators (and on other tables) can ask about the caller without
 -- evaluating operators' own RLS again (no recursion). They only ever answer about auth.uid() itself.
@@ -77,6 +79,11 @@ create policy "admins change operators" on public.operators for update to authen
   using ((select public.is_admin())) with check ((select public.is_admin()));
 create policy "admins remove operators" on public.operators for delete to authenticated
   using ((select public.is_admin()));
+comment on policy "operators see themselves, admins see everyone" on public.operators is
+  'An operator (active or not) reads their own row, so a console can tell a deactivated account; admins read all.';
+comment on policy "admins add operators" on public.operators is 'Only active admins add operators.';
+comment on policy "admins change operators" on public.operators is 'Only active admins change roles, names and the active flag.';
+comment on policy "admins remove operators" on public.operators is 'Only active admins remove operators (the Auth account stays).';
 
 drop policy "operators read conversations" on public.conversations;
 drop policy "operators read messages" on public.messages;
@@ -90,3 +97,7 @@ create policy "active operators read classifications" on public.classifications 
   using ((select public.is_operator()));
 create policy "active operators read replies" on public.replies for select to authenticated
   using ((select public.is_operator()));
+comment on policy "active operators read conversations" on public.conversations is 'Active operators (agents and admins) read every conversation.';
+comment on policy "active operators read messages" on public.messages is 'Active operators read every message.';
+comment on policy "active operators read classifications" on public.classifications is 'Active operators read every classification.';
+comment on policy "active operators read replies" on public.replies is 'Active operators read every reply.';

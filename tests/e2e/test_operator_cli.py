@@ -73,9 +73,10 @@ def new_email(emails: list[str]) -> str:
 
 async def sign_in(stack: Stack, email: str, password: str) -> str:
     """supabase-py's own password sign-in; the session's access token."""
-    options = AsyncClientOptions(auto_refresh_token=False, persist_session=False)
-    client = await acreate_client(stack.url, stack.anon_key, options)
-    response = await client.auth.sign_in_with_password({"email": email, "password": password})
+    async with httpx.AsyncClient(timeout=10) as http:
+        options = AsyncClientOptions(auto_refresh_token=False, persist_session=False, httpx_client=http)
+        client = await acreate_client(stack.url, stack.anon_key, options)
+        response = await client.auth.sign_in_with_password({"email": email, "password": password})
     assert response.session is not None
     return response.session.access_token
 

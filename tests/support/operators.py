@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+NIL_UUID = "00000000-0000-0000-0000-000000000000"  # GoTrue's instance_id; its admin API lists only these
+
 
 @dataclass(frozen=True)
 class Operator:
@@ -31,8 +33,10 @@ class Operators:
         user_id = str(uuid.uuid4())
         email = email or f"user-{user_id[:8]}@test.neiromatrius.local"
         await self._db.execute(
-            "insert into auth.users (id, aud, role, email, email_confirmed_at, raw_app_meta_data, raw_user_meta_data)"
-            " values ($1, 'authenticated', 'authenticated', $2, now(), '{}', '{}')",
+            "insert into auth.users (instance_id, id, aud, role, email, email_confirmed_at, raw_app_meta_data,"
+            " raw_user_meta_data, created_at, updated_at)"
+            " values ($1, $2, 'authenticated', 'authenticated', $3, now(), '{}', '{}', now(), now())",
+            NIL_UUID,
             user_id,
             email,
         )

@@ -87,6 +87,9 @@ BEGIN
              AND NOT attisdropped AND attgenerated = '') THEN
     UPDATE auth.users SET email_confirmed_at = confirmed_at WHERE email_confirmed_at IS NULL;
     ALTER TABLE auth.users DROP COLUMN confirmed_at;
+    -- The old bootstrap also let service_role read auth.users; Supabase grants the API roles nothing
+    -- here. Revoked once, with the upgrade, so a project's own later grants survive restarts.
+    REVOKE SELECT ON auth.users FROM service_role;
     ALTER TABLE auth.users ADD COLUMN confirmed_at timestamptz
       GENERATED ALWAYS AS (LEAST(email_confirmed_at, phone_confirmed_at)) STORED;
   END IF;
@@ -200,9 +203,6 @@ GRANT ALL PRIVILEGES ON SCHEMA auth TO supabase_auth_admin;
 GRANT ALL ON auth.users, auth.identities, auth.sessions, auth.refresh_tokens, auth.mfa_amr_claims
   TO supabase_auth_admin, postgres, dashboard_user;
 GRANT ALL ON SEQUENCE auth.refresh_tokens_id_seq TO supabase_auth_admin, postgres, dashboard_user;
--- Older bootstraps let service_role read auth.users; Supabase grants the API roles nothing here.
-REVOKE ALL ON auth.users, auth.identities, auth.sessions, auth.refresh_tokens, auth.mfa_amr_claims
-  FROM anon, authenticated, service_role;
 GRANT supabase_auth_admin TO postgres;
 
 COMMENT ON TABLE auth.users IS 'Auth: Stores user login data within a secure schema.';

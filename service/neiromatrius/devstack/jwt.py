@@ -61,7 +61,7 @@ def user_token(
     lifetime: int = 3600,
     extra: dict[str, Any] | None = None,
 ) -> str:
-    """A GoTrue-shaped access token, for tests and local tools (no GoTrue runs locally)."""
+    """A GoTrue-shaped access token minted directly (no sign-in through /auth/v1), for tests and local tools."""
     issued = int(time.time())
     claims: dict[str, Any] = {
         "aud": "authenticated",

@@ -6,6 +6,8 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+import bcrypt
+import httpx
 import pytest
 
 from neiromatrius.devstack.process import DevstackProcess
@@ -24,6 +26,9 @@ CREATE TABLE IF NOT EXISTS auth.users (
 COMMENT ON TABLE auth.users IS 'Minimal stand-in for GoTrue''s users table (the local stack runs no GoTrue).';
 GRANT SELECT ON auth.users TO service_role;
 """
+
+PASSWORD = "set before the upgrade"
+OLD_HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
 
 BACK_TO_OLD = (
     "drop table auth.mfa_amr_claims, auth.refresh_tokens, auth.sessions, auth.identities, auth.users cascade;"
@@ -45,10 +50,12 @@ async def _downgrade(database_url: str, user_id: uuid.UUID) -> None:
     try:
         await conn.execute(BACK_TO_OLD)
         await conn.execute(
-            "insert into auth.users (id, aud, role, email, confirmed_at, raw_app_meta_data)"
-            " values ($1, 'authenticated', 'authenticated', 'old@example.com', '2026-01-02T03:04:05Z', '{}')",
-            user_id,
-        )
+            "insert into auth.users (instance_id, id, aud, role, email, encrypted_password, confirmed_at,"
+            " raw_app_meta_data, raw_user_meta_data) values ('00000000-0000-0000-0000-000000000000', $1,"
+            " 'authenticated', 'authenticated', 'old@example.com', $2, '2026-01-02T03:04:05Z',"
+            " '{\"provider\": \"email\", \"providers\": [\"email\"]}', '{}')",
+            user_id, OLD_HASH,
+        )  # fmt: skip
         assert "is_sso_user" not in await _columns(conn, "users")
     finally:
         await conn.close()
@@ -63,8 +70,15 @@ async def test_old_auth_users_is_upgraded_in_place(tmp_path: Path) -> None:
         await _downgrade(database_url, user_id)
     finally:
         assert stack.stop() == 0
-    stack.start()
+    again = stack.start()
     try:
+        async with httpx.AsyncClient(timeout=30) as http:
+            signed_in = await http.post(
+                f"{again['SUPABASE_URL']}/auth/v1/token", params={"grant_type": "password"},
+                json={"email": "old@example.com", "password": PASSWORD}, headers={"apikey": again["SUPABASE_ANON_KEY"]},
+            )  # fmt: skip
+        assert signed_in.status_code == 200, signed_in.text
+        assert signed_in.json()["user"]["id"] == str(user_id)
         conn = await asyncpg.connect(database_url)
         try:
             users = await _columns(conn, "users")
@@ -87,6 +101,8 @@ async def test_old_auth_users_is_upgraded_in_place(tmp_path: Path) -> None:
                 "select tableowner from pg_tables where schemaname='auth' and tablename='users'"
             )
             assert owner == "supabase_auth_admin"
+            sessions = await conn.fetchval("select count(*) from auth.sessions where user_id = $1", user_id)
+            assert sessions == 1, "the sign-in after the upgrade wrote its session"
         finally:
             await conn.close()
     finally:

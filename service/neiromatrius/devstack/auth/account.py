@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -50,7 +51,7 @@ async def update_user(request: Request, auth: AuthContext) -> Response:
         if "app_metadata" in params and user["role"] not in ADMIN_ROLES:
             raise forbidden("not_admin", "Updating app_metadata requires admin privileges")
         if params.get("email") and params["email"] != (user["email"] or ""):
-            if await _email_taken(conn, params["email"], user):
+            if await users.email_taken(conn, params["email"], user["aud"], user["id"]):
                 raise unprocessable("email_exists", "A user with this email address has already been registered")
             raise not_implemented("changing the email address (it sends no email)")
         hashed = await _new_password_hash(password, user) if password is not None else None
@@ -74,12 +75,7 @@ async def _new_password_hash(password: str, user: dict[str, Any]) -> str:
 async def _apply(conn: Conn, caller: Caller, hashed: str | None, params: dict[str, Any]) -> None:
     user_id = caller.user["id"]
     if hashed is not None:
-        # ``UpdatePassword``: a new password ends every other session of the user (all of them
-        # when the token carries no session).
-        await conn.execute(
-            "update auth.users set encrypted_password = $2, updated_at = now() where id = $1", user_id, hashed
-        )
-        await sessions.logout(conn, user_id, "others" if caller.session_id else "global", caller.session_id)
+        await set_password(conn, user_id, hashed, caller.session_id)
     for key, column in (("data", "raw_user_meta_data"), ("app_metadata", "raw_app_meta_data")):
         if key in params:
             current = caller.user["user_metadata" if key == "data" else "app_metadata"]
@@ -87,6 +83,18 @@ async def _apply(conn: Conn, caller: Caller, hashed: str | None, params: dict[st
                 f"update auth.users set {column} = $2::jsonb, updated_at = now() where id = $1",
                 user_id, json.dumps(merge_metadata(current, params[key])),
             )  # fmt: skip
+
+
+async def set_password(conn: Conn, user_id: uuid.UUID, hashed: str, keep_session: uuid.UUID | None) -> None:
+    """``User.UpdatePassword``: store the hash, void pending one-time tokens, and end every session
+    of the user but ``keep_session`` (all of them when it is ``None``)."""
+    await conn.execute(
+        "update auth.users set encrypted_password = $2, confirmation_token = '', recovery_token = '',"
+        " email_change_token_current = '', email_change_token_new = '', phone_change_token = '',"
+        " reauthentication_token = '', updated_at = now() where id = $1",
+        user_id, hashed,
+    )  # fmt: skip
+    await sessions.logout(conn, user_id, "others" if keep_session else "global", keep_session)
 
 
 def merge_metadata(current: dict[str, Any], updates: dict[str, Any]) -> dict[str, Any]:
@@ -98,15 +106,6 @@ def merge_metadata(current: dict[str, Any], updates: dict[str, Any]) -> dict[str
         else:
             merged[key] = value
     return merged
-
-
-async def _email_taken(conn: Conn, email: str, user: dict[str, Any]) -> bool:
-    taken = await conn.fetchval(
-        "select exists (select from auth.users where lower(email) = lower($1) and aud = $2 and id <> $3"
-        " and is_sso_user = false)",
-        email, user["aud"], user["id"],
-    )  # fmt: skip
-    return bool(taken)
 
 
 async def logout(request: Request, auth: AuthContext) -> Response:

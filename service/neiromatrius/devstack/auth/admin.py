@@ -1,9 +1,5 @@
-"""The admin API on ``/admin/users`` for the service_role key (supabase/auth internal/api/admin.go).
-
-Pagination is GoTrue's ``shared.Paginate``/``AddPaginationHeaders``: ``page`` (from 1) and
-``per_page`` (default 50, at most 1000), newest users first, a ``Link`` header with ``next`` and
-``last`` and ``X-Total-Count``: supabase-js's ``listUsers`` reads both.
-"""
+"""The admin API on ``/admin/users/{id}`` and user creation, for the service_role key
+(supabase/auth internal/api/admin.go). Listing is in admin_list.py."""
 
 from __future__ import annotations
 
@@ -13,13 +9,12 @@ import string
 import uuid
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import passwords, sessions, users
-from .account import merge_metadata
+from . import passwords, users
+from .account import merge_metadata, set_password
 from .context import AuthContext, request_aud
 from .durations import parse_duration
 from .errors import AuthError, bad_request, not_found, not_implemented, unprocessable, weak_password
@@ -28,8 +23,6 @@ from .users import NIL_UUID, Conn
 from .validation import validate_email
 from .wire import json_params, send_json
 
-DEFAULT_PER_PAGE = 50
-MAX_PER_PAGE = 1000
 MAP = "map[string]interface {}"
 ADMIN_FIELDS = {
     "id": "string", "aud": "string", "role": "string", "email": "string", "phone": "string", "password": "string",
@@ -37,64 +30,6 @@ ADMIN_FIELDS = {
     "app_metadata": MAP, "ban_duration": "string",
 }  # fmt: skip
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
-
-
-async def list_users(request: Request, auth: AuthContext) -> Response:
-    require_admin(request, auth)
-    page, per_page = _pagination(request)
-    aud = request_aud(request)
-    text_filter = request.query_params.get("filter", "")
-    where = "instance_id = $1 and aud = $2"
-    args: list[Any] = [users.NIL_UUID, aud]
-    if text_filter:
-        where += " and (email ilike $3 or raw_user_meta_data->>'full_name' ilike $3)"
-        args.append(f"%{text_filter}%")
-    async with auth.pool.acquire() as conn:
-        total = await conn.fetchval(f"select count(*) from auth.users where {where}", *args)
-        rows = await conn.fetch(
-            f"select {users.USER_COLUMNS} from auth.users where {where} order by created_at desc, id"
-            f" limit {per_page} offset {(page - 1) * per_page}",
-            *args,
-        )
-        found = [users.decode(row) for row in rows]
-        linked = await users.identities(conn, [user["id"] for user in found])
-    body = {"users": [users.to_json(user, linked[user["id"]]) for user in found], "aud": aud}
-    return send_json(200, body, {"Link": _link(request, page, per_page, total), "X-Total-Count": str(total)})
-
-
-def _pagination(request: Request) -> tuple[int, int]:
-    page = _positive(request, "page", 1, None)
-    per_page = _positive(request, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
-    return page, per_page
-
-
-def _positive(request: Request, name: str, default: int, maximum: int | None) -> int:
-    raw = request.query_params.get(name, "")
-    if raw == "":
-        return default
-    if not raw.isdigit():
-        raise bad_request(
-            "validation_failed", f'Bad Pagination Parameters: strconv.ParseUint: parsing "{raw}": invalid syntax'
-        )
-    value = int(raw)
-    if value == 0:
-        raise bad_request("validation_failed", f"Bad Pagination Parameters: {name} must be greater than 0")
-    if maximum is not None and value > maximum:
-        raise bad_request("validation_failed", f"Bad Pagination Parameters: {name} must not exceed {maximum}")
-    return value
-
-
-def _link(request: Request, page: int, per_page: int, total: int) -> str:
-    # The URL as GoTrue sees it behind Kong: the /auth/v1 prefix stripped, query keys sorted.
-    path = request.scope["path"]
-    root = request.scope.get("root_path", "")
-    path = path[len(root) :] if root and path.startswith(root) else path
-    query = dict(request.query_params)
-    pages = max(-(-total // per_page), 1)
-    header = ""
-    if pages > page:
-        header += f'<{path}?{urlencode(sorted({**query, "page": str(page + 1)}.items()))}>; rel="next", '
-    return header + f'<{path}?{urlencode(sorted({**query, "page": str(pages)}.items()))}>; rel="last"'
 
 
 async def _load(request: Request, auth: AuthContext, conn: Conn) -> dict[str, Any]:
@@ -140,11 +75,11 @@ async def create_user(request: Request, auth: AuthContext) -> Response:
     async with auth.pool.acquire() as conn:
         if email:
             email = validate_email(email)
-            if await _email_taken(conn, email, aud, None):
+            if await users.email_taken(conn, email, aud, None):
                 raise unprocessable("email_exists", "A user with this email address has already been registered")
         if phone:
             raise not_implemented("phone users (it sends no SMS)")
-        hashed = await _password_hash(params)
+        hashed = await _password_hash(params, auth.settings.password_min_length)
         user_id = _custom_id(params.get("id", ""))
         ban = _ban(params)
         app_metadata = merge_metadata({"provider": "email", "providers": ["email"]}, params.get("app_metadata", {}))
@@ -176,10 +111,12 @@ async def _insert_email_identity(conn: Conn, user_id: uuid.UUID, email: str) -> 
     )  # fmt: skip
 
 
-async def _password_hash(params: dict[str, Any]) -> str:
+async def _password_hash(params: dict[str, Any], min_length: int) -> str:
     password, given_hash = params.get("password"), params.get("password_hash", "")
     if password is not None and given_hash:
         raise bad_request("validation_failed", "Only a password or a password hash should be provided")
+    if password and len(password) < min_length:
+        raise weak_password(min_length)
     if given_hash:
         if not given_hash.startswith(BCRYPT_PREFIXES):
             raise bad_request("validation_failed", "Invalid password hash format")
@@ -216,15 +153,6 @@ def _ban(params: dict[str, Any]) -> timedelta | None:
         raise bad_request("validation_failed", f"invalid format for ban duration: {exc}") from None
 
 
-async def _email_taken(conn: Conn, email: str, aud: str, user_id: uuid.UUID | None) -> bool:
-    taken = await conn.fetchval(
-        "select exists (select from auth.users where lower(email) = lower($1) and aud = $2"
-        " and is_sso_user = false and id is distinct from $3)",
-        email, aud, user_id,
-    )  # fmt: skip
-    return bool(taken)
-
-
 async def update_user(request: Request, auth: AuthContext) -> Response:
     require_admin(request, auth)
     async with auth.pool.acquire() as conn:
@@ -239,7 +167,7 @@ async def update_user(request: Request, auth: AuthContext) -> Response:
             if len(params["password"]) < auth.settings.password_min_length:
                 raise weak_password(auth.settings.password_min_length)
             hashed = await passwords.hash_password(params["password"])
-        if email and email != user["email"] and await _email_taken(conn, email, user["aud"], user["id"]):
+        if email and email != user["email"] and await users.email_taken(conn, email, user["aud"], user["id"]):
             raise unprocessable("email_exists", "A user with this email address has already been registered")
         try:
             async with conn.transaction():
@@ -266,11 +194,7 @@ async def _update(
             user_id,
         )
     if hashed is not None:
-        # ``UpdatePassword(tx, nil)``: an admin's password change signs the user out everywhere.
-        await conn.execute(
-            "update auth.users set encrypted_password = $2, updated_at = now() where id = $1", user_id, hashed
-        )
-        await sessions.logout(conn, user_id, "global", None)
+        await set_password(conn, user_id, hashed, None)  # UpdatePassword(tx, nil): signed out everywhere
     if email:
         await _set_email(conn, user_id, email, bool(params.get("email_confirm")))
     for key, column in (("app_metadata", "raw_app_meta_data"), ("user_metadata", "raw_user_meta_data")):

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from . import account, admin, grants, meta
+from . import account, admin, admin_list, grants, meta
 from .context import AuthContext
 from .errors import AuthError, OAuthError
 from .wire import error_response, send_json
@@ -35,7 +35,7 @@ class AuthComponent:
             self._route("/user", account.get_user, ["GET"]),
             self._route("/user", account.update_user, ["PUT"]),
             self._route("/logout", account.logout, ["POST"]),
-            self._route("/admin/users", admin.list_users, ["GET"]),
+            self._route("/admin/users", admin_list.list_users, ["GET"]),
             self._route("/admin/users", admin.create_user, ["POST"]),
             self._route("/admin/users/{user_id}", admin.get_user, ["GET"]),
             self._route("/admin/users/{user_id}", admin.update_user, ["PUT"]),

@@ -134,5 +134,15 @@ def _sorted(value: Any) -> Any:
     return value
 
 
+async def email_taken(conn: Conn, email: str, aud: str, except_id: uuid.UUID | None) -> bool:
+    """``IsDuplicatedEmail``: another non-SSO user of the audience has this address."""
+    taken = await conn.fetchval(
+        "select exists (select from auth.users where lower(email) = lower($1) and aud = $2"
+        " and is_sso_user = false and id is distinct from $3)",
+        email, aud, except_id,
+    )  # fmt: skip
+    return bool(taken)
+
+
 def is_banned(user: dict[str, Any], now: datetime) -> bool:
     return user["banned_until"] is not None and user["banned_until"] > now
