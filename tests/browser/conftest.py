@@ -121,10 +121,11 @@ class Console:
     operator: Operator
     browser: Browser
     process: ServiceProcess
-    receiver: Receiver
+    receiver: Receiver | None  # the webhook receiver replies are delivered to, when the rig has one
 
     @property
     def hook(self) -> str:
+        assert self.receiver is not None
         return self.receiver.url()
 
     def page(self, locale: str = "en-US") -> int:

@@ -86,6 +86,9 @@ const commands = {
     }
     return seen;
   },
+  async cookies({ page: id }) {
+    return (await page(id).context().cookies()).map(({ name, value }) => ({ name, value }));
+  },
   async clearCookies({ page: id }) {
     await page(id).context().clearCookies();
   },
