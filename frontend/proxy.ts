@@ -7,6 +7,7 @@ export async function proxy(request: NextRequest) {
 }
 
 export const config = {
-  // Everything but Next's own assets; /health and the /api pass-through are let through inside.
-  matcher: ["/((?!_next/static|_next/image|favicon.ico).*)"],
+  // Every page; not Next's assets, the icon, the health check or the /api pass-through (the Python API
+  // decides who may call it), which need no session and should not cost an Auth round trip.
+  matcher: ["/((?!_next/static|_next/image|favicon.ico|icon.svg|health$|api/).*)"],
 };

@@ -7,6 +7,9 @@ import { useSupabase } from "@/lib/supabase/provider";
 import { collectionOf, mergeRead, sortedRows, type CollectionState, type Keyed } from "./collection";
 import { transition, type Connection, type ConnectionEvent } from "./connection";
 
+/** How long changes are gathered before the rows they touch are read again. */
+const COALESCE_MS = 50;
+
 export type LiveTable = "conversations" | "messages" | "classifications" | "replies";
 
 /** One table whose changes touch the collection, and which of the collection's rows a change touches. */
@@ -106,8 +109,9 @@ export function useLiveCollection<Row extends Keyed>(options: LiveCollectionOpti
             for (const id of current.touches(record)) if (id) dirty.add(id);
           }
           if (!flushScheduled) {
+            // A burst (a message, its classification, the reply, the state change) becomes one read.
             flushScheduled = true;
-            queueMicrotask(flush);
+            setTimeout(flush, COALESCE_MS);
           }
         },
       );

@@ -1,6 +1,7 @@
 export const SIGN_IN_PATH = "/login";
-/** Paths a person reaches without a session (the proxy lets them through). */
-export const PUBLIC_PATHS = [SIGN_IN_PATH, "/health", "/api"];
+/** Pages a person reaches without a session (the proxy lets them through; proxy.ts's matcher skips
+ * /health and the /api pass-through altogether). */
+export const PUBLIC_PATHS = [SIGN_IN_PATH];
 
 /** Where to go after signing in: only a path on this site, never another origin. */
 export function safeNext(next: string | null | undefined, fallback = "/inbox"): string {
