@@ -26,9 +26,10 @@ from tests.browser.conftest import Browser, Console, ProxyThread, make_operator
 from tests.conftest import Stack
 from tests.e2e.conftest import ServiceProcess, service_env
 
-pytestmark = [pytest.mark.local_only, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.local_only, pytest.mark.timeout(420)]
 
 TOKEN_SECONDS = 35
+SIGNED_OUT_WITHIN_MS = 200_000
 
 
 @pytest.fixture(scope="module")
@@ -98,4 +99,45 @@ def test_changes_keep_arriving_after_the_first_token_expired(short_tokens: Conso
     conversation = made.json()["conversation_id"]
     b("waitFor", page=page, selector=f'[data-conversation="{conversation}"]', timeout=2000)
     assert b("count", page=page, selector="[data-testid=live-down]") == 0
+    b("close", page=page)
+
+
+def test_a_session_ended_under_an_open_page_goes_to_sign_in_and_back_with_the_text_kept(short_tokens: Console) -> None:
+    """Signed out everywhere (Auth's logout, scope global) while a conversation is open with half a reply:
+    the next refresh fails, supabase-js reports SIGNED_OUT, the page goes to sign-in saying why, and after
+    signing in again the person is back in the conversation with the text they typed."""
+    c, b = short_tokens, short_tokens.browser
+    admin = {"apikey": c.stack.service_key, "Authorization": f"Bearer {c.stack.service_key}"}
+    made = httpx.post(f"{c.stack.url}/rest/v1/rpc/intake_message", headers=admin, timeout=10,
+                      json={"p_client_id": "expiry", "p_platform": "test", "p_chat_id": f"exp-{uuid.uuid4().hex[:8]}",
+                            "p_content": "Нужна помощь"})  # fmt: skip
+    assert made.status_code == 200, made.text
+    path = f"/conversations/{made.json()['conversation_id']}"
+    page = c.page()
+    c.sign_in(page, path)
+    b("fill", page=page, selector="#composer", value="Сейчас проверю и вернусь")
+    # A 35 s token is due within auth-js's margin at once: let that first refresh land (its cookie is the
+    # condition), so the session is revoked later in its life, as in practice.
+    signed_in = access_token(b("cookies", page=page))
+    deadline = time.monotonic() + TOKEN_SECONDS
+    token = signed_in
+    while token == signed_in:
+        assert time.monotonic() < deadline, "the session was never refreshed"
+        time.sleep(0.2)
+        token = access_token(b("cookies", page=page))
+    ended = httpx.post(f"{c.stack.url}/auth/v1/logout", params={"scope": "global"}, timeout=10,
+                       headers={"apikey": c.stack.anon_key, "Authorization": f"Bearer {token}"})  # fmt: skip
+    assert ended.status_code == 204, ended.text
+    # auth-js tries to refresh on its 30-second tick (the token is due within its 90-second margin). While
+    # the access token is still valid a failure keeps the session and is cached for 60 s
+    # (REFRESH_FAILURE_COOLDOWN_MS); the first real attempt after the token expired ends the session with
+    # SIGNED_OUT (auth-js GoTrueClient._callRefreshToken). So: up to 30 + 60 + 30 s, plus the load here.
+    b("waitForUrl", page=page, pattern=r"/login\?expired=1&next=", timeout=SIGNED_OUT_WITHIN_MS)
+    b("waitFor", page=page, selector="p[role=status].notice")
+    b("fill", page=page, selector="#email", value=c.operator.email)
+    b("fill", page=page, selector="#password", value=c.operator.password)
+    b("click", page=page, selector="button[type=submit]")
+    b("waitForUrl", page=page, pattern=f"{path}$", timeout=15000)
+    b("waitFor", page=page, selector="#composer")
+    assert b("value", page=page, selector="#composer") == "Сейчас проверю и вернусь"
     b("close", page=page)

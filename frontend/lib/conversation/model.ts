@@ -2,6 +2,7 @@ import type { SupabaseClient } from "@supabase/supabase-js";
 
 import type { Database, Tables } from "@/lib/database.types";
 import { CLASSIFICATION_COLUMNS, one, type Classification } from "@/lib/classification";
+import { ReadError } from "@/lib/live/errors";
 
 type Client = SupabaseClient<Database>;
 
@@ -59,8 +60,8 @@ export async function fetchThread(client: Client, conversationId: string, ids?: 
     .order("created_at", { ascending: true })
     .order("id", { ascending: true });
   query = ids ? query.in("id", [...ids]) : query.limit(THREAD_LIMIT);
-  const { data, error } = await query;
-  if (error) throw new Error(error.message);
+  const { data, error, status } = await query;
+  if (error) throw new ReadError(error.message, status);
   return (data as unknown as Fetched[]).map(toThreadMessage);
 }
 

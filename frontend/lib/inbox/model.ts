@@ -2,6 +2,7 @@ import type { SupabaseClient } from "@supabase/supabase-js";
 
 import type { Database, Tables } from "@/lib/database.types";
 import { CLASSIFICATION_COLUMNS, one, type Classification } from "@/lib/classification";
+import { ReadError } from "@/lib/live/errors";
 
 type Client = SupabaseClient<Database>;
 
@@ -66,7 +67,7 @@ export async function fetchInbox(client: Client, ids?: readonly string[]): Promi
     .order("created_at", { referencedTable: "messages", ascending: false })
     .limit(RECENT_MESSAGES, { referencedTable: "messages" });
   query = ids ? query.in("id", [...ids]) : query.limit(INBOX_LIMIT);
-  const { data, error } = await query;
-  if (error) throw new Error(error.message);
+  const { data, error, status } = await query;
+  if (error) throw new ReadError(error.message, status);
   return (data as unknown as Fetched[]).map(toInboxItem);
 }

@@ -6,6 +6,7 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import { useSupabase } from "@/lib/supabase/provider";
 import { collectionOf, mergeRead, sortedRows, type CollectionState, type Keyed } from "./collection";
 import { transition, type Connection, type ConnectionEvent } from "./connection";
+import { ReadError } from "./errors";
 
 /** How long changes are gathered before the rows they touch are read again. */
 const COALESCE_MS = 50;
@@ -75,7 +76,11 @@ export function useLiveCollection<Row extends Keyed>(options: LiveCollectionOpti
         setState((current) => mergeRead(current, mySeq, rows, scope));
         setError(null);
       } catch (e) {
-        if (active) setError(e instanceof Error ? e.message : String(e));
+        if (!active) return;
+        setError(e instanceof Error ? e.message : String(e));
+        // The token was refused and supabase-js could not refresh it (auth-js keeps a session whose refresh
+        // failed while its token was still valid): end it here, so SessionWatch sends the person to sign-in.
+        if (e instanceof ReadError && e.sessionEnded) void supabase.auth.signOut({ scope: "local" });
       }
     };
 

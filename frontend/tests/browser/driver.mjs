@@ -31,6 +31,11 @@ const commands = {
     const id = nextId++;
     const errors = [];
     p.on("pageerror", (e) => errors.push(String(e)));
+    // What the page did, on stderr: pytest shows it with a failing test.
+    const note = (text) => process.stderr.write(`[page ${id} ${new Date().toISOString()}] ${text}\n`);
+    p.on("console", (m) => note(`console.${m.type()}: ${m.text().slice(0, 300)}`));
+    p.on("framenavigated", (f) => f === p.mainFrame() && note(`at ${f.url()}`));
+    p.on("response", (r) => r.status() >= 400 && note(`HTTP ${r.status()} ${r.request().method()} ${r.url().split("?")[0]}`));
     p.errors = errors;
     contexts.set(id, context);
     pages.set(id, p);

@@ -103,3 +103,12 @@ describe("sendTestMessage", () => {
     expect(result).toEqual({ ok: false, status: 422, error: "the X-Chat-ID header is required" });
   });
 });
+
+describe("ReadError", () => {
+  it("says the session ended only on 401", async () => {
+    const { ReadError } = await import("@/lib/live/errors");
+    expect(new ReadError("JWT expired", 401).sessionEnded).toBe(true);
+    expect(new ReadError("permission denied", 403).sessionEnded).toBe(false);
+    expect(new ReadError("Failed to fetch", 0).sessionEnded).toBe(false);
+  });
+});
