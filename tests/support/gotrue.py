@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import jwt
 
 from tests.conftest import Stack
 
@@ -94,3 +95,15 @@ async def auth_fingerprint(db: asyncpg.Connection) -> dict[str, str]:
         )
         fingerprint[table] = str(digest)
     return fingerprint
+
+
+def claims_of(stack: Stack, token: str) -> dict[str, Any]:
+    """An access token's claims, checked with the stack's JWT secret and GoTrue's audience."""
+    decoded: dict[str, Any] = jwt.decode(token, stack.jwt_secret, algorithms=["HS256"], audience="authenticated")
+    return decoded
+
+
+def error_of(response: httpx.Response) -> tuple[int, str, str]:
+    """Status, ``error_code`` and ``msg`` of a GoTrue error answer (the shape without an API version)."""
+    body = response.json()
+    return response.status_code, body["error_code"], body["msg"]

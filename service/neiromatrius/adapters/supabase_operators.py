@@ -2,8 +2,9 @@
 key) and ``SupabaseOperatorDirectory`` (the operators table through PostgREST).
 
 GoTrue's answers (supabase/auth ``internal/api/admin.go``, ``errorcodes.go``): a taken email is 422
-``email_exists``, a refused password 422 ``weak_password``, a malformed email 400 ``validation_failed``
-(or ``email_address_invalid``); a key without the service role gets 401/403.
+``email_exists``, a malformed email 400 ``validation_failed`` (or ``email_address_invalid``), a password
+over bcrypt's 72 bytes 400 ``validation_failed`` too (admin creation applies no strength rules; updates
+answer 422 ``weak_password``); a key without the service role gets 401/403.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _auth_error(exc: AuthError, what: str) -> Exception:
         return StoreUnavailable(f"{what}: Supabase Auth does not answer ({status or 'network'})")
     if exc.code in ("email_exists", "user_already_exists"):
         return AlreadyExists("email", "this email has an Auth account already")
-    if exc.code == "weak_password":
+    if exc.code == "weak_password" or (exc.code == "validation_failed" and "password" in exc.message.lower()):
         return InputError("password", f"Supabase Auth refused the password: {exc.message}")
     if exc.code in _EMAIL_CODES:
         return InputError("email", f"Supabase Auth refused the email: {exc.message}")

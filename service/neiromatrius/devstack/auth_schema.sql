@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS auth.users (
   is_super_admin boolean,
   created_at timestamptz,
   updated_at timestamptz,
-  phone text DEFAULT NULL,
+  phone text,
   phone_confirmed_at timestamptz,
   phone_change text DEFAULT '',
   phone_change_token varchar(255) DEFAULT '',

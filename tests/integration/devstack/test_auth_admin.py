@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import Stack
-from tests.support.gotrue import GoTrue, UserFactory, auth_fingerprint, user_factory
+from tests.support.gotrue import GoTrue, UserFactory, auth_fingerprint, error_of, user_factory
 
 
 @pytest.fixture
@@ -23,11 +23,6 @@ async def gotrue(stack: Stack) -> AsyncIterator[GoTrue]:
 async def make_user(gotrue: GoTrue) -> AsyncIterator[UserFactory]:
     async for factory in user_factory(gotrue):
         yield factory
-
-
-def error_of(response: httpx.Response) -> tuple[int, str, str]:
-    body = response.json()
-    return response.status_code, body["error_code"], body["msg"]
 
 
 async def test_create_stores_a_user_gotrue_would(

@@ -61,7 +61,27 @@ async def _downgrade(database_url: str, user_id: uuid.UUID) -> None:
         await conn.close()
 
 
-async def test_old_auth_users_is_upgraded_in_place(tmp_path: Path) -> None:
+async def _shape(conn: asyncpg.Connection) -> dict[str, list[tuple[str, ...]]]:
+    """Columns (type, default, nullability, generation), constraints and indexes of auth's tables."""
+    columns = await conn.fetch(
+        "select c.relname, a.attname, format_type(a.atttypid, a.atttypmod), pg_get_expr(d.adbin, d.adrelid),"
+        " a.attnotnull::text, a.attgenerated::text from pg_attribute a join pg_class c on c.oid = a.attrelid"
+        " left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum"
+        " where c.relnamespace = 'auth'::regnamespace and c.relkind = 'r' and a.attnum > 0 and not a.attisdropped"
+    )
+    constraints = await conn.fetch(
+        "select conrelid::regclass::text, conname, pg_get_constraintdef(oid) from pg_constraint"
+        " where connamespace = 'auth'::regnamespace"
+    )
+    indexes = await conn.fetch("select tablename, indexname, indexdef from pg_indexes where schemaname = 'auth'")
+    return {
+        "columns": sorted(tuple(str(v) for v in r) for r in columns),
+        "constraints": sorted(tuple(r) for r in constraints),
+        "indexes": sorted(tuple(r) for r in indexes),
+    }
+
+
+async def test_old_auth_users_is_upgraded_in_place(tmp_path: Path, db: asyncpg.Connection) -> None:
     stack = DevstackProcess(tmp_path / "data", migrations_dir=tmp_path / "no-migrations")
     user_id = uuid.uuid4()
     env = stack.start()
@@ -81,6 +101,7 @@ async def test_old_auth_users_is_upgraded_in_place(tmp_path: Path) -> None:
         assert signed_in.json()["user"]["id"] == str(user_id)
         conn = await asyncpg.connect(database_url)
         try:
+            assert await _shape(conn) == await _shape(db), "an upgraded database has a fresh one's auth schema"
             users = await _columns(conn, "users")
             assert users["confirmed_at"] == ("timestamp with time zone", "s"), "confirmed_at must become generated"
             assert users["is_sso_user"][0] == "boolean"

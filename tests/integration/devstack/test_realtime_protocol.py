@@ -162,10 +162,10 @@ async def test_access_token_refresh_reconfirms_the_subscription_and_a_bad_token_
 async def test_a_channel_ends_when_its_token_expires(stack: Stack, open_socket: Callable[[str], Any]) -> None:
     ws = await open_socket("1.0.0")
     room = topic()
-    await ws.send(v1(room, "phx_join", {**join_payload([ITEMS]), "access_token": stack.user_token(lifetime=1)}, "1"))
+    await ws.send(v1(room, "phx_join", {**join_payload([ITEMS]), "access_token": stack.user_token(lifetime=3)}, "1"))
     assert (await receive(ws))["payload"]["status"] == "ok"
     assert (await receive(ws))["payload"]["message"] == "Subscribed to PostgreSQL"
-    shutdown = await receive(ws)  # within WAIT: the token lives at most one more second
+    shutdown = await receive(ws)  # within WAIT: the token lives at most three more seconds
     assert shutdown["payload"]["message"].startswith("Token has expired")
     assert shutdown["payload"] == system_error(room, shutdown["payload"]["message"])
     closed = await receive(ws)

@@ -161,3 +161,35 @@ async def test_role_helpers_are_definer_functions_pinned_to_an_empty_search_path
         assert (row["prosecdef"], row["provolatile"], row["proconfig"]) == (True, "s", ['search_path=""']), row
         assert row["comment"], row["proname"]
         assert (row["anon"], row["authenticated"]) == (False, True), row
+
+
+async def test_the_public_schema_passes_the_database_advisors_policy_and_function_lints(db: asyncpg.Connection) -> None:
+    """What Supabase's advisor (splinter) warns about, for our schema: two permissive policies for one role
+    and action (each runs on every query), auth.*() evaluated per row instead of once (``(select …)``), and
+    functions whose search_path a caller could change."""
+    duplicated = await db.fetch(
+        "select c.relname, r.rolname, x.cmd, array_agg(p.polname order by p.polname) as policies"
+        " from pg_policy p join pg_class c on c.oid = p.polrelid"
+        " join pg_roles r on p.polroles @> array[r.oid] or p.polroles = array[0::oid],"
+        " unnest(case p.polcmd when 'r' then array['select'] when 'a' then array['insert']"
+        "   when 'w' then array['update'] when 'd' then array['delete']"
+        "   else array['select', 'insert', 'update', 'delete'] end) x(cmd)"
+        " where c.relnamespace = 'public'::regnamespace and p.polpermissive and not r.rolbypassrls"
+        "   and r.rolname not like 'pg\\_%'"
+        " group by c.relname, r.rolname, x.cmd having count(*) > 1"
+    )
+    per_row = await db.fetch(
+        "select tablename, policyname from pg_policies where schemaname = 'public' and ("
+        " (qual ~ 'auth\\.(uid|jwt|role|email)\\(\\)' and lower(qual) !~ 'select\\s+auth\\.(uid|jwt|role|email)\\(\\)')"
+        " or (with_check ~ 'auth\\.(uid|jwt|role|email)\\(\\)'"
+        "     and lower(with_check) !~ 'select\\s+auth\\.(uid|jwt|role|email)\\(\\)'))"
+    )
+    mutable = await db.fetch(
+        "select p.proname from pg_proc p left join pg_depend d on d.objid = p.oid and d.deptype = 'e'"
+        " where p.pronamespace = 'public'::regnamespace and d.objid is null and p.prokind = 'f'"
+        "   and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'search_path=%')"
+        "   and p.proname !~ '^(rest|rt)_'"  # the REST and Realtime tests' own fixtures (tests/.../sql)
+    )
+    assert [dict(row) for row in duplicated] == []
+    assert [dict(row) for row in per_row] == []
+    assert [row["proname"] for row in mutable] == []

@@ -49,6 +49,9 @@ async def test_gotrues_refusals_become_errors_naming_the_field(supabase: AsyncCl
     auth = SupabaseAuthAdmin(supabase)
     email = f"refused-{uuid.uuid4().hex[:8]}@test.neiromatrius.local"
     made_emails.append(email)
+    with pytest.raises(InputError) as too_long:  # admin creation checks no strength, but bcrypt's limit
+        await auth.create_user(email, "x" * 73)
+    assert too_long.value.field == "password"
     with pytest.raises(InputError) as malformed:
         await auth.create_user("not an email", "long-enough-password")
     assert malformed.value.field == "email"

@@ -25,6 +25,7 @@ from tests.conftest import Stack
 from tests.support.operators import Operators
 
 WAIT = 10.0
+LIFETIME = 4  # seconds, for the tokens that are meant to expire during a test
 Event = tuple[str, dict[str, Any]]  # (table, the change's data)
 
 
@@ -145,11 +146,15 @@ async def test_a_refreshed_token_keeps_the_channel_an_expiring_one_ends_it_with_
     incoming: Callable[..., IncomingMessage],
 ) -> None:
     agent = await operators.make("agent")
-    refreshed = await watch(stack.user_token(sub=agent.user_id, lifetime=2))
+    # Whole seconds: a lifetime of N leaves N-1 to N seconds, enough to join and refresh on a busy machine.
+    refreshed = await watch(stack.user_token(sub=agent.user_id, lifetime=LIFETIME))
+    reconfirmed = asyncio.Event()
+    refreshed.channel.on_system(lambda p: reconfirmed.set() if p.message == "Subscribed to PostgreSQL" else None)
     await refreshed.client.realtime.set_auth(stack.user_token(sub=agent.user_id, lifetime=3600))
+    await asyncio.wait_for(reconfirmed.wait(), WAIT)  # Realtime confirms the subscription under the new claims
     # Minted after the first one, so it expires no earlier: once this channel is ended, the first
     # token's expiry has passed too.
-    expiring = await watch(stack.user_token(sub=agent.user_id, lifetime=2))
+    expiring = await watch(stack.user_token(sub=agent.user_id, lifetime=LIFETIME))
 
     state, error = await expiring.next_state()
     assert state == RealtimeSubscribeStates.CHANNEL_ERROR.value and error is not None
@@ -158,6 +163,7 @@ async def test_a_refreshed_token_keeps_the_channel_an_expiring_one_ends_it_with_
     assert payload["message"].startswith("Token has expired")
     assert (await expiring.next_state())[0] == RealtimeSubscribeStates.CLOSED.value
 
+    assert refreshed.states.empty(), refreshed.states  # no error, no close: the refresh came in time
     message_id = (await store.intake(incoming())).id
     assert (await refreshed.next_event())[1]["record"]["id"] == message_id
     assert refreshed.states.empty()

@@ -25,6 +25,7 @@ from tests.integration.devstack.test_realtime_js import node_project  # noqa: F4
 from tests.support.operators import Operators
 
 WAIT = 30.0
+LIFETIME = 4  # seconds (whole: N leaves N-1 to N), for tokens meant to expire during a test
 
 
 class Console:
@@ -129,14 +130,14 @@ async def test_supabase_js_set_auth_with_a_refreshed_token_keeps_the_channel_an_
     incoming: Callable[..., IncomingMessage],
 ) -> None:
     agent = await operators.make("agent")
-    refreshed = await console(stack.user_token(sub=agent.user_id, lifetime=2))
+    refreshed = await console(stack.user_token(sub=agent.user_id, lifetime=LIFETIME))
     await refreshed.until("ready")
     await refreshed.send(f"auth {stack.user_token(sub=agent.user_id, lifetime=3600)}")
     await refreshed.until("auth")
     await refreshed.until("ready")  # Realtime confirms the subscription again under the new claims
     # Minted after the first token, so it expires no earlier: once this channel ends, the first
     # token's expiry has passed too.
-    expiring = await console(stack.user_token(sub=agent.user_id, lifetime=2))
+    expiring = await console(stack.user_token(sub=agent.user_id, lifetime=LIFETIME))
     await expiring.until("ready")
 
     ended = await expiring.until("system")
