@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import subprocess
 import threading
 import uuid
@@ -77,7 +78,8 @@ class Browser:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            ["node", str(DRIVER)], cwd=FRONTEND, env={"PATH": "/usr/bin:/bin", "CHROMIUM": CHROMIUM, "HOME": "/tmp"},
+            ["node", str(DRIVER)], cwd=FRONTEND, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                                                      "CHROMIUM": CHROMIUM, "HOME": "/tmp"},
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
 
