@@ -1,5 +1,6 @@
 """The ``neiromatrius`` command: ``api``, ``listener``, ``run`` (everything, locally), ``devstack``, ``token``,
-``telegram``, ``check`` (the pre-deploy checklist), ``operator`` (operator accounts)."""
+``telegram``, ``check`` (the pre-deploy checklist), ``operator`` (operator accounts), ``console`` (the
+operator console)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     operator_command.add_parser(sub)
     sub.add_parser("api", help="serve the HTTP API (settings from the environment and .env)")
     sub.add_parser("listener", help="answer messages: realtime subscriber, OpenAI triage, delivery")
+    console = sub.add_parser("console", help="the operator console (frontend/): build if changed, then serve it")
+    console.add_argument("--build-only", action="store_true", help="build if the sources changed, then exit")
     args = parser.parse_args(argv)
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
     if args.command == "token":
@@ -90,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     if args.command == "telegram":
         return _telegram(args)
+    if args.command == "console":
+        from . import console as console_module
+
+        return console_module.run(build_only=args.build_only)
     return _devstack(args)
 
 

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from .local_admin import LocalAdmin
 
 API_READY_TIMEOUT = 60.0
+CONSOLE_READY_TIMEOUT = 60.0  # an already built console serves in about a second
+CONSOLE_PORT = 3000
 
 CURL = """curl -X POST {api}/api/messages/ \\
   -H "Content-Type: application/json" \\
@@ -103,6 +105,7 @@ class LocalSystem:
                 print("❌ the API did not start; see its log above.", file=sys.stderr)
                 return 1
             self.children["listener"] = self._spawn("listener", env)
+            self.console_note = self._start_console(env)
             self._banner(stack_env, env, admin)
             return self._supervise()
         finally:
@@ -196,6 +199,7 @@ class LocalSystem:
             f"  API        {self.api_url}   (GET /health, POST /api/messages/, GET /metrics)\n"
             f"  Listener   {_listener_status(env)}\n"
             f"  Supabase   {stack_env['SUPABASE_URL']}   (keys in {self.options.env_file})\n"
+            f"{self.console_note}\n"
             f"  Sign in    {sign_in}\n"
             f"  Model      {model}"
             + ("" if env.get("OPENAI_API_KEY") else " (set OPENAI_API_KEY for OpenAI)")
@@ -224,6 +228,30 @@ class LocalSystem:
             + f"\ncurl {hook}     # what arrived, newest first, each with its signature checked\n"
         )
 
+    # The operator console (frontend/). It is optional: without Node, or if it stops, the rest runs on.
+    console: subprocess.Popen[bytes] | None = None
+    console_note = "  Console    not started"
+
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{os.environ.get('FRONTEND_PORT') or CONSOLE_PORT}"
+
+    def _start_console(self, env: dict[str, str]) -> str:
+        from . import console
+
+        try:
+            built = console.is_built(console.frontend_dir())
+        except console.ConsoleError as exc:
+            return f"  Console    not started: {exc}"
+        if not built:  # `make run` builds it first (make console); building here would hold up the banner
+            return "  Console    not built for these sources: run `make console` (or `make run`), then start again"
+        console_env = dict(env)
+        console_env.setdefault("BACKEND_API_URL", self.api_url)
+        self.console = self._spawn("console", console_env)
+        if _wait_for(f"{self.console_url}/health", self.console, CONSOLE_READY_TIMEOUT, self._stop):
+            return f"  Console    {self.console_url}   (sign in with the credentials above)"
+        return f"  Console    did not start at {self.console_url}; see its log above (FRONTEND_PORT to move it)"
+
     def _supervise(self) -> int:
         while not self._stop.wait(0.5):
             for name, child in self.children.items():
@@ -233,6 +261,13 @@ class LocalSystem:
         return 0
 
     def _stop_all(self) -> None:
+        if self.console is not None and self.console.poll() is None:
+            self.console.send_signal(signal.SIGTERM)
+            try:
+                self.console.wait(15)
+            except subprocess.TimeoutExpired:
+                self.console.kill()
+                self.console.wait()
         for name in ("listener", "api"):
             child = self.children.get(name)
             if child is None or child.poll() is not None:
@@ -246,6 +281,19 @@ class LocalSystem:
         if self.inbox is not None:
             self.inbox.stop()
         self.stack.stop()
+
+
+def _wait_for(url: str, child: subprocess.Popen[bytes], bound: float, stop: threading.Event) -> bool:
+    deadline = time.monotonic() + bound
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline and not stop.is_set() and child.poll() is None:
+            try:
+                if client.get(url).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+    return False
 
 
 def _listener_status(env: dict[str, str]) -> str:
