@@ -9,6 +9,255 @@ export type Database = {
   };
   public: {
     Tables: {
+      analytics_auto_resolve_daily: {
+        Row: {
+          auto_resolve_rate: number | null;
+          by_bot: number | null;
+          day: string | null;
+          finished: number | null;
+          platform: string | null;
+        };
+        Insert: {
+          auto_resolve_rate?: number | null;
+          by_bot?: number | null;
+          day?: string | null;
+          finished?: number | null;
+          platform?: string | null;
+        };
+        Update: {
+          auto_resolve_rate?: number | null;
+          by_bot?: number | null;
+          day?: string | null;
+          finished?: number | null;
+          platform?: string | null;
+        };
+        Relationships: [];
+      };
+      analytics_delivery_daily: {
+        Row: {
+          attempts: number | null;
+          day: string | null;
+          delivered: number | null;
+          failed: number | null;
+          in_flight: number | null;
+          platform: string | null;
+          replies: number | null;
+          resends: number | null;
+          retried: number | null;
+          stopped: number | null;
+          success_rate: number | null;
+        };
+        Insert: {
+          attempts?: number | null;
+          day?: string | null;
+          delivered?: number | null;
+          failed?: number | null;
+          in_flight?: number | null;
+          platform?: string | null;
+          replies?: number | null;
+          resends?: number | null;
+          retried?: number | null;
+          stopped?: number | null;
+          success_rate?: number | null;
+        };
+        Update: {
+          attempts?: number | null;
+          day?: string | null;
+          delivered?: number | null;
+          failed?: number | null;
+          in_flight?: number | null;
+          platform?: string | null;
+          replies?: number | null;
+          resends?: number | null;
+          retried?: number | null;
+          stopped?: number | null;
+          success_rate?: number | null;
+        };
+        Relationships: [];
+      };
+      analytics_drafts_daily: {
+        Row: {
+          approval_rate: number | null;
+          approved: number | null;
+          day: string | null;
+          discarded: number | null;
+          drafts: number | null;
+          edit_rate: number | null;
+          edited: number | null;
+          platform: string | null;
+          waiting: number | null;
+        };
+        Insert: {
+          approval_rate?: number | null;
+          approved?: number | null;
+          day?: string | null;
+          discarded?: number | null;
+          drafts?: number | null;
+          edit_rate?: number | null;
+          edited?: number | null;
+          platform?: string | null;
+          waiting?: number | null;
+        };
+        Update: {
+          approval_rate?: number | null;
+          approved?: number | null;
+          day?: string | null;
+          discarded?: number | null;
+          drafts?: number | null;
+          edit_rate?: number | null;
+          edited?: number | null;
+          platform?: string | null;
+          waiting?: number | null;
+        };
+        Relationships: [];
+      };
+      analytics_first_response: {
+        Row: {
+          conversations: number | null;
+          day: string | null;
+          p50_seconds: number | null;
+          p90_seconds: number | null;
+          platform: string | null;
+          responder: string | null;
+        };
+        Insert: {
+          conversations?: number | null;
+          day?: string | null;
+          p50_seconds?: number | null;
+          p90_seconds?: number | null;
+          platform?: string | null;
+          responder?: string | null;
+        };
+        Update: {
+          conversations?: number | null;
+          day?: string | null;
+          p50_seconds?: number | null;
+          p90_seconds?: number | null;
+          platform?: string | null;
+          responder?: string | null;
+        };
+        Relationships: [];
+      };
+      analytics_messages_daily: {
+        Row: {
+          category: string | null;
+          day: string | null;
+          messages: number | null;
+          outcome: string | null;
+          platform: string | null;
+        };
+        Insert: {
+          category?: string | null;
+          day?: string | null;
+          messages?: number | null;
+          outcome?: string | null;
+          platform?: string | null;
+        };
+        Update: {
+          category?: string | null;
+          day?: string | null;
+          messages?: number | null;
+          outcome?: string | null;
+          platform?: string | null;
+        };
+        Relationships: [];
+      };
+      analytics_model_usage_daily: {
+        Row: {
+          calls: number | null;
+          completion_tokens: number | null;
+          day: string | null;
+          estimated_cost_usd: number | null;
+          model: string | null;
+          prompt_tokens: number | null;
+        };
+        Insert: {
+          calls?: number | null;
+          completion_tokens?: number | null;
+          day?: string | null;
+          estimated_cost_usd?: number | null;
+          model?: string | null;
+          prompt_tokens?: number | null;
+        };
+        Update: {
+          calls?: number | null;
+          completion_tokens?: number | null;
+          day?: string | null;
+          estimated_cost_usd?: number | null;
+          model?: string | null;
+          prompt_tokens?: number | null;
+        };
+        Relationships: [];
+      };
+      bot_settings: {
+        Row: {
+          auto_pause: string;
+          auto_pause_minutes: number;
+          default_bot_mode: string;
+          handoff_message_enabled: boolean;
+          id: boolean;
+          updated_at: string;
+        };
+        Insert: {
+          auto_pause?: string;
+          auto_pause_minutes?: number;
+          default_bot_mode?: string;
+          handoff_message_enabled?: boolean;
+          id?: boolean;
+          updated_at?: string;
+        };
+        Update: {
+          auto_pause?: string;
+          auto_pause_minutes?: number;
+          default_bot_mode?: string;
+          handoff_message_enabled?: boolean;
+          id?: boolean;
+          updated_at?: string;
+        };
+        Relationships: [];
+      };
+      categories: {
+        Row: {
+          action: string;
+          active: boolean;
+          created_at: string;
+          description: string;
+          examples: unknown;
+          handoff_urgency: string | null;
+          id: number;
+          min_confidence: number;
+          name: string;
+          position: number;
+          updated_at: string;
+        };
+        Insert: {
+          action?: string;
+          active?: boolean;
+          created_at?: string;
+          description?: string;
+          examples?: unknown;
+          handoff_urgency?: string | null;
+          id: number;
+          min_confidence?: number;
+          name: string;
+          position?: number;
+          updated_at?: string;
+        };
+        Update: {
+          action?: string;
+          active?: boolean;
+          created_at?: string;
+          description?: string;
+          examples?: unknown;
+          handoff_urgency?: string | null;
+          id?: number;
+          min_confidence?: number;
+          name?: string;
+          position?: number;
+          updated_at?: string;
+        };
+        Relationships: [];
+      };
       classifications: {
         Row: {
           category: string;
@@ -98,33 +347,79 @@ export type Database = {
       };
       conversations: {
         Row: {
+          assignee_id: string | null;
+          bot_mode: string;
+          bot_paused_at: string | null;
+          bot_paused_until: string | null;
           chat_id: string;
           client_id: string;
+          control_version: number;
           created_at: string;
+          handed_off_at: string | null;
           id: string;
+          last_message_at: string | null;
+          last_message_direction: string | null;
+          last_message_preview: string | null;
           platform: string;
+          resolved_at: string | null;
+          resume_mode: string | null;
+          status: string;
+          unread_count: number;
           updated_at: string;
           webhook_url: string | null;
         };
         Insert: {
+          assignee_id?: string | null;
+          bot_mode?: string;
+          bot_paused_at?: string | null;
+          bot_paused_until?: string | null;
           chat_id: string;
           client_id: string;
+          control_version?: number;
           created_at?: string;
+          handed_off_at?: string | null;
           id?: string;
+          last_message_at?: string | null;
+          last_message_direction?: string | null;
+          last_message_preview?: string | null;
           platform: string;
+          resolved_at?: string | null;
+          resume_mode?: string | null;
+          status?: string;
+          unread_count?: number;
           updated_at?: string;
           webhook_url?: string | null;
         };
         Update: {
+          assignee_id?: string | null;
+          bot_mode?: string;
+          bot_paused_at?: string | null;
+          bot_paused_until?: string | null;
           chat_id?: string;
           client_id?: string;
+          control_version?: number;
           created_at?: string;
+          handed_off_at?: string | null;
           id?: string;
+          last_message_at?: string | null;
+          last_message_direction?: string | null;
+          last_message_preview?: string | null;
           platform?: string;
+          resolved_at?: string | null;
+          resume_mode?: string | null;
+          status?: string;
+          unread_count?: number;
           updated_at?: string;
           webhook_url?: string | null;
         };
         Relationships: [
+          {
+            foreignKeyName: "conversations_assignee_id_fkey";
+            columns: ["assignee_id"];
+            isOneToOne: false;
+            referencedRelation: "operators";
+            referencedColumns: ["user_id"];
+          },
           {
             foreignKeyName: "conversations_client_id_fkey";
             columns: ["client_id"];
@@ -181,9 +476,80 @@ export type Database = {
           },
         ];
       };
+      handoff_messages: {
+        Row: {
+          active: boolean;
+          content: string;
+          language: string;
+          updated_at: string;
+        };
+        Insert: {
+          active?: boolean;
+          content: string;
+          language: string;
+          updated_at?: string;
+        };
+        Update: {
+          active?: boolean;
+          content?: string;
+          language?: string;
+          updated_at?: string;
+        };
+        Relationships: [];
+      };
+      intake_rate_buckets: {
+        Row: {
+          key: string;
+          tokens: number;
+          updated_at: string;
+        };
+        Insert: {
+          key: string;
+          tokens: number;
+          updated_at?: string;
+        };
+        Update: {
+          key?: string;
+          tokens?: number;
+          updated_at?: string;
+        };
+        Relationships: [];
+      };
+      message_outcomes: {
+        Row: {
+          category: string | null;
+          conversation_id: string | null;
+          created_at: string | null;
+          day: string | null;
+          message_id: string | null;
+          outcome: string | null;
+          platform: string | null;
+        };
+        Insert: {
+          category?: string | null;
+          conversation_id?: string | null;
+          created_at?: string | null;
+          day?: string | null;
+          message_id?: string | null;
+          outcome?: string | null;
+          platform?: string | null;
+        };
+        Update: {
+          category?: string | null;
+          conversation_id?: string | null;
+          created_at?: string | null;
+          day?: string | null;
+          message_id?: string | null;
+          outcome?: string | null;
+          platform?: string | null;
+        };
+        Relationships: [];
+      };
       messages: {
         Row: {
           attempts: number;
+          claim_version: number | null;
+          claimed_at: string | null;
           client_id: string;
           content: string;
           conversation_id: string;
@@ -197,6 +563,7 @@ export type Database = {
           lease_owner: string | null;
           payload: Json | null;
           platform_message_id: string | null;
+          reply_id: string | null;
           reply_to: string | null;
           request_fingerprint: string | null;
           state: string | null;
@@ -204,6 +571,8 @@ export type Database = {
         };
         Insert: {
           attempts?: number;
+          claim_version?: number | null;
+          claimed_at?: string | null;
           client_id: string;
           content: string;
           conversation_id: string;
@@ -217,6 +586,7 @@ export type Database = {
           lease_owner?: string | null;
           payload?: Json | null;
           platform_message_id?: string | null;
+          reply_id?: string | null;
           reply_to?: string | null;
           request_fingerprint?: string | null;
           state?: string | null;
@@ -224,6 +594,8 @@ export type Database = {
         };
         Update: {
           attempts?: number;
+          claim_version?: number | null;
+          claimed_at?: string | null;
           client_id?: string;
           content?: string;
           conversation_id?: string;
@@ -237,6 +609,7 @@ export type Database = {
           lease_owner?: string | null;
           payload?: Json | null;
           platform_message_id?: string | null;
+          reply_id?: string | null;
           reply_to?: string | null;
           request_fingerprint?: string | null;
           state?: string | null;
@@ -258,10 +631,73 @@ export type Database = {
             referencedColumns: ["id"];
           },
           {
+            foreignKeyName: "messages_reply_id_fkey";
+            columns: ["reply_id"];
+            isOneToOne: false;
+            referencedRelation: "replies";
+            referencedColumns: ["id"];
+          },
+          {
             foreignKeyName: "messages_reply_to_fkey";
             columns: ["reply_to"];
             isOneToOne: false;
             referencedRelation: "messages";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      model_prices: {
+        Row: {
+          input_usd_per_million: number;
+          model: string;
+          output_usd_per_million: number;
+          updated_at: string;
+        };
+        Insert: {
+          input_usd_per_million: number;
+          model: string;
+          output_usd_per_million: number;
+          updated_at?: string;
+        };
+        Update: {
+          input_usd_per_million?: number;
+          model?: string;
+          output_usd_per_million?: number;
+          updated_at?: string;
+        };
+        Relationships: [];
+      };
+      notes: {
+        Row: {
+          author_id: string;
+          body: string;
+          client_request_id: string | null;
+          conversation_id: string;
+          created_at: string;
+          id: string;
+        };
+        Insert: {
+          author_id?: string;
+          body: string;
+          client_request_id?: string | null;
+          conversation_id: string;
+          created_at?: string;
+          id?: string;
+        };
+        Update: {
+          author_id?: string;
+          body?: string;
+          client_request_id?: string | null;
+          conversation_id?: string;
+          created_at?: string;
+          id?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "notes_conversation_id_fkey";
+            columns: ["conversation_id"];
+            isOneToOne: false;
+            referencedRelation: "conversations";
             referencedColumns: ["id"];
           },
         ];
@@ -295,54 +731,99 @@ export type Database = {
       };
       replies: {
         Row: {
+          approved_at: string | null;
+          approved_by: string | null;
+          author_id: string | null;
+          client_request_id: string | null;
           content: string;
+          control_version: number | null;
           conversation_id: string;
           created_at: string;
           delivered_at: string | null;
           delivery_attempts: number;
           delivery_lease_owner: string | null;
           delivery_state: string;
+          discard_reason: string | null;
+          discarded_at: string | null;
+          discarded_by: string | null;
           id: string;
+          kind: string;
           last_delivery_error: string | null;
           last_status_code: number | null;
           message_id: string;
-          model: string;
+          model: string | null;
           next_attempt_at: string | null;
+          original_content: string | null;
           outbound_message_id: string | null;
+          outcome: string | null;
+          resend_count: number;
+          resent_at: string | null;
+          resent_by: string | null;
+          status: string;
           updated_at: string;
         };
         Insert: {
+          approved_at?: string | null;
+          approved_by?: string | null;
+          author_id?: string | null;
+          client_request_id?: string | null;
           content: string;
+          control_version?: number | null;
           conversation_id: string;
           created_at?: string;
           delivered_at?: string | null;
           delivery_attempts?: number;
           delivery_lease_owner?: string | null;
           delivery_state?: string;
+          discard_reason?: string | null;
+          discarded_at?: string | null;
+          discarded_by?: string | null;
           id?: string;
+          kind?: string;
           last_delivery_error?: string | null;
           last_status_code?: number | null;
           message_id: string;
-          model: string;
+          model?: string | null;
           next_attempt_at?: string | null;
+          original_content?: string | null;
           outbound_message_id?: string | null;
+          outcome?: string | null;
+          resend_count?: number;
+          resent_at?: string | null;
+          resent_by?: string | null;
+          status?: string;
           updated_at?: string;
         };
         Update: {
+          approved_at?: string | null;
+          approved_by?: string | null;
+          author_id?: string | null;
+          client_request_id?: string | null;
           content?: string;
+          control_version?: number | null;
           conversation_id?: string;
           created_at?: string;
           delivered_at?: string | null;
           delivery_attempts?: number;
           delivery_lease_owner?: string | null;
           delivery_state?: string;
+          discard_reason?: string | null;
+          discarded_at?: string | null;
+          discarded_by?: string | null;
           id?: string;
+          kind?: string;
           last_delivery_error?: string | null;
           last_status_code?: number | null;
           message_id?: string;
-          model?: string;
+          model?: string | null;
           next_attempt_at?: string | null;
+          original_content?: string | null;
           outbound_message_id?: string | null;
+          outcome?: string | null;
+          resend_count?: number;
+          resent_at?: string | null;
+          resent_by?: string | null;
+          status?: string;
           updated_at?: string;
         };
         Relationships: [
@@ -356,7 +837,7 @@ export type Database = {
           {
             foreignKeyName: "replies_message_id_fkey";
             columns: ["message_id"];
-            isOneToOne: true;
+            isOneToOne: false;
             referencedRelation: "messages";
             referencedColumns: ["id"];
           },
@@ -374,16 +855,44 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
+      add_note: {
+        Args: { p_conversation_id: string; p_body: string; p_client_request_id?: string };
+        Returns: Json;
+      };
+      approve_draft: {
+        Args: { p_conversation_id: string; p_reply_id: string; p_content?: string };
+        Returns: Json;
+      };
+      assign: {
+        Args: { p_conversation_id: string; p_assignee_id: string };
+        Returns: Json;
+      };
+      bot_is_active: {
+        Args: { p_conversation: unknown };
+        Returns: boolean;
+      };
       claim_deliveries: {
         Args: { p_worker: string; p_limit?: number; p_lease_seconds?: number };
         Returns: Json[];
       };
       claim_messages: {
-        Args: { p_worker: string; p_limit?: number; p_lease_seconds?: number; p_max_attempts?: number };
+        Args: { p_worker: string; p_limit?: number; p_lease_seconds?: number; p_max_attempts?: number; p_burst_windows?: Json };
         Returns: Json[];
       };
       complete_message: {
         Args: { p_message_id: string; p_worker: string; p_state: string; p_reply: string; p_classification: Json; p_usage: Json };
+        Returns: Json;
+      };
+      conversation_json: {
+        Args: { p_conversation_id: string };
+        Returns: Json;
+      };
+      default_bot_mode: {
+        Args: never;
+        Returns: string;
+      };
+      discard_draft: {
+        Args: { p_conversation_id: string; p_reply_id: string };
         Returns: Json;
       };
       extend_lease: {
@@ -398,6 +907,10 @@ export type Database = {
         Args: { p_id: string };
         Returns: Json;
       };
+      hand_back: {
+        Args: { p_conversation_id: string; p_mode?: string };
+        Returns: Json;
+      };
       health_check: {
         Args: never;
         Returns: boolean;
@@ -406,6 +919,10 @@ export type Database = {
         Args: { p_client_id: string; p_platform: string; p_chat_id: string; p_content: string; p_webhook_url?: string; p_idempotency_key?: string; p_platform_message_id?: string; p_fingerprint?: string; p_payload?: Json; p_handoff_reason?: string };
         Returns: Json;
       };
+      is_active_operator: {
+        Args: { p_user_id: string };
+        Returns: boolean;
+      };
       is_admin: {
         Args: never;
         Returns: boolean;
@@ -413,6 +930,26 @@ export type Database = {
       is_operator: {
         Args: never;
         Returns: boolean;
+      };
+      lock_conversation: {
+        Args: { p_conversation_id: string; p_action: string };
+        Returns: unknown;
+      };
+      max_text_chars: {
+        Args: never;
+        Returns: number;
+      };
+      operator_request_id: {
+        Args: { p_value: string; p_action: string };
+        Returns: string;
+      };
+      operator_text: {
+        Args: { p_value: string; p_field: string; p_action: string };
+        Returns: string;
+      };
+      operator_uid: {
+        Args: { p_action: string };
+        Returns: string;
       };
       queue_stats: {
         Args: never;
@@ -425,6 +962,34 @@ export type Database = {
       release_message: {
         Args: { p_message_id: string; p_worker: string };
         Returns: boolean;
+      };
+      reopen: {
+        Args: { p_conversation_id: string };
+        Returns: Json;
+      };
+      resend_reply: {
+        Args: { p_reply_id: string };
+        Returns: Json;
+      };
+      resolve: {
+        Args: { p_conversation_id: string };
+        Returns: Json;
+      };
+      send_reply: {
+        Args: { p_conversation_id: string; p_content: string; p_client_request_id?: string };
+        Returns: Json;
+      };
+      set_bot_mode: {
+        Args: { p_conversation_id: string; p_mode: string };
+        Returns: Json;
+      };
+      take_intake_tokens: {
+        Args: { p_client_id: string; p_platform: string; p_chat_id: string; p_client_per_minute: number; p_chat_per_minute: number };
+        Returns: Json;
+      };
+      take_over: {
+        Args: { p_conversation_id: string };
+        Returns: Json;
       };
     };
     Enums: {
