@@ -52,7 +52,11 @@ function ThreadItem({ message }: { message: ThreadMessage }) {
   const { t, locale } = useI18n();
   const inbound = message.direction === "inbound";
   const delivery = message.delivery;
-  const who = inbound ? t.conversation.customer : delivery ? format(t.conversation.bot, { model: delivery.model }) : t.conversation.reply;
+  const who = inbound
+    ? t.conversation.customer
+    : delivery?.model // operator replies have no model
+      ? format(t.conversation.bot, { model: delivery.model })
+      : t.conversation.reply;
   return (
     <li className={inbound ? "msg in" : "msg out"} data-message={message.id} data-direction={message.direction}>
       <p className="who">
