@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
-import httpx
-import pytest
 
 from tests.conftest import Stack
-from tests.support.gotrue import GoTrue, UserFactory, auth_fingerprint, error_of, user_factory
-
-
-@pytest.fixture
-async def gotrue(stack: Stack) -> AsyncIterator[GoTrue]:
-    async with httpx.AsyncClient(timeout=30) as http:
-        yield GoTrue(stack, http)
-
-
-@pytest.fixture
-async def make_user(gotrue: GoTrue) -> AsyncIterator[UserFactory]:
-    async for factory in user_factory(gotrue):
-        yield factory
+from tests.support.gotrue import GoTrue, UserFactory, auth_fingerprint, error_of
 
 
 async def test_create_stores_a_user_gotrue_would(

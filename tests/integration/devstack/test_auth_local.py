@@ -19,7 +19,7 @@ import pytest
 
 from neiromatrius.devstack.process import DevstackProcess, free_port
 from tests.conftest import Stack
-from tests.support.gotrue import GoTrue, UserFactory, auth_fingerprint, user_factory
+from tests.support.gotrue import GoTrue, UserFactory, auth_fingerprint
 
 pytestmark = pytest.mark.local_only
 
@@ -50,12 +50,6 @@ def tuned_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 async def gotrue(tuned_stack: Stack) -> AsyncIterator[GoTrue]:
     async with httpx.AsyncClient(timeout=30) as http:
         yield GoTrue(tuned_stack, http)
-
-
-@pytest.fixture
-async def make_user(gotrue: GoTrue) -> AsyncIterator[UserFactory]:
-    async for factory in user_factory(gotrue):
-        yield factory
 
 
 async def test_token_lifetime_is_a_stack_setting(tuned_stack: Stack, gotrue: GoTrue, make_user: UserFactory) -> None:

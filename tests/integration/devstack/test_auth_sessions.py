@@ -7,26 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
-import httpx
-import pytest
 
 from tests.conftest import Stack
-from tests.support.gotrue import GoTrue, UserFactory, auth_fingerprint, claims_of, error_of, user_factory
-
-
-@pytest.fixture
-async def gotrue(stack: Stack) -> AsyncIterator[GoTrue]:
-    async with httpx.AsyncClient(timeout=30) as http:
-        yield GoTrue(stack, http)
-
-
-@pytest.fixture
-async def make_user(gotrue: GoTrue) -> AsyncIterator[UserFactory]:
-    async for factory in user_factory(gotrue):
-        yield factory
+from tests.support.gotrue import GoTrue, UserFactory, auth_fingerprint, claims_of, error_of
 
 
 async def test_refresh_rotates_and_a_lost_answer_is_given_again(

@@ -10,27 +10,12 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
-import httpx
 import jwt
-import pytest
 
 from tests.conftest import Stack
-from tests.support.gotrue import GoTrue, UserFactory, auth_fingerprint, claims_of, error_of, user_factory
-
-
-@pytest.fixture
-async def gotrue(stack: Stack) -> AsyncIterator[GoTrue]:
-    async with httpx.AsyncClient(timeout=30) as http:
-        yield GoTrue(stack, http)
-
-
-@pytest.fixture
-async def make_user(gotrue: GoTrue) -> AsyncIterator[UserFactory]:
-    async for factory in user_factory(gotrue):
-        yield factory
+from tests.support.gotrue import GoTrue, UserFactory, auth_fingerprint, claims_of, error_of
 
 
 async def test_password_sign_in_answers_a_session_and_stores_it(
