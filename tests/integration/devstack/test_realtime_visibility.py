@@ -11,7 +11,7 @@ import pytest
 
 from neiromatrius.devstack.realtime.rls import wait_until_visible
 from tests.conftest import Stack
-from tests.e2e.conftest import eventually
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.local_only  # the local stack's own Realtime internals
 
