@@ -51,6 +51,12 @@ def test_devstack_then_api_listener_and_check_work_with_no_copying(tmp_path: Pat
         assert answer.status_code == 200, answer.text
         assert answer.json()["state"] == "answered"
 
+        # The operator CLI reads the same file (and check wants an active admin).
+        subprocess.run(
+            [sys.executable, "-m", "neiromatrius", "operator", "add", "admin@env.test", "--role", "admin"],
+            cwd=tmp_path, env=bare_env(), input="a-long-enough-password\n", capture_output=True, text=True,
+            timeout=120, check=True,
+        )  # fmt: skip
         check = subprocess.run(
             [sys.executable, "-m", "neiromatrius", "check", "--json", "--migrations", str(MIGRATIONS)],
             cwd=tmp_path, env=bare_env(), capture_output=True, text=True, timeout=120,

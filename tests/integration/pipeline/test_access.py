@@ -194,7 +194,7 @@ async def test_the_public_schema_passes_the_database_advisors_policy_and_functio
         "select p.proname from pg_proc p left join pg_depend d on d.objid = p.oid and d.deptype = 'e'"
         " where p.pronamespace = 'public'::regnamespace and d.objid is null and p.prokind = 'f'"
         "   and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) c where c like 'search_path=%')"
-        "   and p.proname !~ '^(rest|rt)_'"  # the REST and Realtime tests' own fixtures (tests/.../sql)
+        "   and p.proname !~ '^(rest|rt|fid)_'"  # the REST, Realtime and fidelity tests' own fixtures (tests/.../sql)
     )
     assert [dict(row) for row in duplicated] == []
     assert [dict(row) for row in per_row] == []
