@@ -62,7 +62,7 @@ def test_a_handed_off_message_shows_in_needs_a_person(console_rig: Console) -> N
 
 def test_the_thread_shows_classifications_models_and_deliveries(console_rig: Console) -> None:
     c, b = console_rig, console_rig.browser
-    sent = c.send(f"thread-{uuid.uuid4().hex[:8]}", "Hello, I want a refund for my last invoice", c.hook)
+    sent = c.send(f"thread-{uuid.uuid4().hex[:8]}", "Hello! What are your prices?", c.hook)  # answered, not handed off
     page = c.page()
     c.sign_in(page, f"/conversations/{sent['conversation_id']}")
     live(c, page)
