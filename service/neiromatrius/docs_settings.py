@@ -32,6 +32,12 @@ COMPOSE_ONLY = {
     "SUPABASE_NETWORK": "the external Docker network shared with the self-hosted Supabase",
     "REDIS_IMAGE": "the Redis image",
     "REDIS_PASSWORD": "Redis's password; put it in REDIS_URL as `redis://:<password>@neiromatrius-redis:6379/0`",
+    "NEIROMATRIUS_CONSOLE_IMAGE": "the operator console's image (built from dokploy/Dockerfile.frontend)",
+    "BACKEND_API_URL": "where the console's server reaches the Python API (read at run time)",
+    "NEXT_PUBLIC_API_URL": "the API's base as the browser sees it (a build argument: Next inlines it), default /api",
+    "FRONTEND_HOST": "the address the console listens on",
+    "FRONTEND_PORT": "the console's port (also `make run`'s, default 3000)",
+    "SUPABASE_PUBLIC_URL": "Supabase's URL as browsers reach it (the console signs in and subscribes there)",
 }
 _COMPOSE_VARIABLE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(?::?([-?])([^}]*))?\}")
 

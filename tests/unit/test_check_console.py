@@ -51,7 +51,7 @@ def test_a_wrong_value_is_named(values: dict[str, str], name: str, says: str) ->
 def test_the_environment_wins_over_the_env_file(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("BACKEND_API_URL=http://from-file:8000\nNEXT_PUBLIC_API_URL=/api\nOTHER=x\n")
-    values = console.read(env_file, {"BACKEND_API_URL": "http://from-env:8000", "PATH": "/bin"})
+    values = console.read([env_file], {"BACKEND_API_URL": "http://from-env:8000", "PATH": "/bin"})
     assert values == {"BACKEND_API_URL": "http://from-env:8000", "NEXT_PUBLIC_API_URL": "/api"}
 
 
