@@ -71,6 +71,7 @@ class ProxyThread:
         asyncio.run_coroutine_threadsafe(self.proxy.close(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        self.loop.close()  # its self-pipe (a socketpair) would otherwise leak into a later test as a ResourceWarning
 
 
 class Browser:
