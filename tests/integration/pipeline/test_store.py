@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +21,8 @@ from neiromatrius.core.models import (
     Usage,
 )
 from neiromatrius.errors import LeaseLost, NotFound
+from tests.conftest import Stack
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("worker_queue_clear")
 
@@ -112,6 +115,49 @@ async def test_concurrent_retries_with_one_key_store_one_message(
     assert len({r.id for r in results}) == 1
     assert sum(r.created for r in results) == 1
     assert await db.fetchval("select count(*) from messages where client_id = $1", client_id) == 1
+
+
+async def test_a_retry_that_reads_the_conversation_before_the_first_request_commits_is_no_conflict(
+    stack: Stack, client_id: str
+) -> None:
+    """The interleaving behind one 422 in ten concurrent retries, made deterministic with a lock queue.
+
+    intake_message reads the conversation, then the message, each statement with its own snapshot. The
+    retry must read the conversation while the first request is uncommitted and the message after it
+    committed: a third connection queues an exclusive lock on messages behind the first request, so the
+    retry's message read waits until that request has committed.
+    """
+    call = (
+        "select public.intake_message($1, 'test', 'chat-1', 'Привет', 'http://127.0.0.1:9/hook', 'key-race', null, 'f')"
+    )
+    first, gate, retry = [await asyncpg.connect(stack.database_url) for _ in range(3)]
+    try:
+        # The retry's session compiles the function first (a rolled-back call): compiling it locks messages
+        # for the %rowtype variable, and the wait must fall on the message read, not before the first read.
+        await retry.execute("begin")
+        await retry.fetchval(call, client_id)
+        await retry.execute("rollback")
+        await first.execute("begin")
+        created = json.loads(await first.fetchval(call, client_id))
+        await gate.execute("begin")
+        gate_lock = asyncio.create_task(gate.execute("lock table public.messages in access exclusive mode"))
+        await eventually(lambda: _waits_for_a_lock(first, gate.get_server_pid()), bound=10)
+        retried = asyncio.create_task(retry.fetchval(call, client_id))
+        await eventually(lambda: _waits_for_a_lock(first, retry.get_server_pid()), bound=10)
+        await first.execute("commit")
+        await gate_lock
+        await gate.execute("rollback")
+        answer = json.loads(await retried)
+    finally:
+        for conn in (first, gate, retry):
+            await conn.close()
+
+    assert created["created"] is True
+    assert answer == {**created, "created": False, "conflict": False}
+
+
+async def _waits_for_a_lock(conn: asyncpg.Connection, pid: int) -> bool:
+    return bool(await conn.fetchval("select exists (select from pg_locks where pid = $1 and not granted)", pid))
 
 
 async def test_platform_message_id_deduplicates_within_the_conversation(
