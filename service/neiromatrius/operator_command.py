@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     add.add_argument("--name", help="a name to show")
     actions.add_parser("list", help="every operator, with role and state")
     for name, help_text in (
-        ("deactivate", "stop an operator's access at once (REST and Realtime); the account stays"),
+        ("deactivate", "end an operator's access at once (REST, Realtime, sign-in); the account stays"),
         ("activate", "give a deactivated operator their access back"),
     ):
         actions.add_parser(name, help=help_text).add_argument("email")
@@ -87,9 +87,9 @@ async def _call(settings: Settings, args: argparse.Namespace, password: str | No
         else:
             operator = await accounts.set_active(args.email, args.action == "activate")
             if operator.active:
-                print(f"✅ {operator.email} is active: they read conversations again")
+                print(f"✅ {operator.email} is active: they can sign in and read conversations again")
             else:
-                print(f"✅ {operator.email} is deactivated: they read nothing from now on (REST and Realtime)")
+                print(f"✅ {operator.email} is deactivated: no sign-in, nothing to read (REST and Realtime)")
     return DONE
 
 

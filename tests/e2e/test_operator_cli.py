@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 import pytest
 from supabase import AsyncClientOptions, acreate_client
+from supabase_auth.errors import AuthApiError
 
 from neiromatrius.devstack.process import free_port
 from tests.conftest import Stack
@@ -143,14 +144,17 @@ async def test_list_deactivate_and_activate(stack: Stack, tmp_path: Path, emails
     off = await operator(env, tmp_path, "deactivate", email)
     assert (off.code, off.out.strip()) == (
         0,
-        f"✅ {email} is deactivated: they read nothing from now on (REST and Realtime)",
+        f"✅ {email} is deactivated: no sign-in, nothing to read (REST and Realtime)",
     )
     assert await as_operator(stack, token, "is_operator") is False  # the same, still valid, token
+    with pytest.raises(AuthApiError, match="User is banned"):
+        await sign_in(stack, email, "bo-password")
     [line] = [line for line in (await operator(env, tmp_path, "list")).out.splitlines() if line.startswith(email)]
     assert line.split()[2] == "deactivated"
 
     on = await operator(env, tmp_path, "activate", email)
     assert on.code == 0 and await as_operator(stack, token, "is_operator") is True
+    assert await as_operator(stack, await sign_in(stack, email, "bo-password"), "is_operator") is True
 
 
 async def test_refusals_and_bad_input_have_their_exit_status_and_say_why(

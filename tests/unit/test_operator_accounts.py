@@ -14,6 +14,8 @@ from neiromatrius.errors import AlreadyExists, InputError, NotFound, StoreError
 class FakeAuthAdmin:
     def __init__(self) -> None:
         self.accounts: dict[str, tuple[AuthUser, str]] = {}  # id -> (user, password)
+        self.banned: set[str] = set()
+        self.fail_bans = False
 
     async def users(self) -> list[AuthUser]:
         return [user for user, _ in self.accounts.values()]
@@ -28,6 +30,14 @@ class FakeAuthAdmin:
 
     async def delete_user(self, user_id: str) -> None:
         del self.accounts[user_id]
+
+    async def set_banned(self, user_id: str, banned: bool) -> None:
+        if self.fail_bans:
+            raise StoreError("Auth: 503 while updating the user")
+        if banned:
+            self.banned.add(user_id)
+        else:
+            self.banned.discard(user_id)
 
 
 class FakeOperatorDirectory:
@@ -132,12 +142,37 @@ async def test_no_account_is_left_behind_when_the_operators_row_fails(
     assert auth.accounts == {}
 
 
-async def test_deactivate_and_activate_by_email_and_unknown_emails(accounts: OperatorAccounts) -> None:
-    await accounts.add("eve@example.com", Role.AGENT, None, None)
+async def test_deactivate_and_activate_by_email_and_unknown_emails(
+    accounts: OperatorAccounts, auth: FakeAuthAdmin
+) -> None:
+    added = await accounts.add("eve@example.com", Role.AGENT, None, None)
     assert (await accounts.set_active("EVE@example.com", False)).active is False
+    assert auth.banned == {added.operator.user_id}  # no sign-in either
     assert (await accounts.set_active("eve@example.com", True)).active is True
+    assert auth.banned == set()
     with pytest.raises(NotFound, match=r"no operator with the email nobody@example\.com"):
         await accounts.set_active("nobody@example.com", False)
+
+
+async def test_access_ends_before_auth_is_asked_and_returns_only_after_it_answered(
+    accounts: OperatorAccounts, auth: FakeAuthAdmin, directory: FakeOperatorDirectory
+) -> None:
+    added = await accounts.add("fay@example.com", Role.AGENT, None, None)
+    user_id = added.operator.user_id
+    auth.fail_bans = True
+
+    with pytest.raises(StoreError):
+        await accounts.set_active("fay@example.com", False)
+    assert directory.rows[user_id].active is False  # RLS already refuses them, though the ban failed
+
+    auth.fail_bans = False
+    await accounts.set_active("fay@example.com", False)  # the retry repairs the half-done call
+    assert auth.banned == {user_id}
+
+    auth.fail_bans = True
+    with pytest.raises(StoreError):
+        await accounts.set_active("fay@example.com", True)
+    assert directory.rows[user_id].active is False  # still banned, so still inactive
 
 
 async def test_list_joins_emails_and_sorts_by_them(accounts: OperatorAccounts) -> None:

@@ -21,6 +21,7 @@ from ..errors import AlreadyExists, InputError, StoreError, StoreUnavailable
 from .supabase_store import _translate
 
 PAGE = 200  # users per admin API page; operators are few, so a lookup reads a handful of pages at most
+BAN_FOR_GOOD = "876000h"  # 100 years
 _EMAIL_CODES = {"validation_failed", "email_address_invalid", "email_address_not_authorized"}
 
 
@@ -72,6 +73,13 @@ class SupabaseAuthAdmin:
             await self._admin.delete_user(user_id)
         except AuthError as exc:
             raise _auth_error(exc, "deleting the Auth user") from exc
+
+    async def set_banned(self, user_id: str, banned: bool) -> None:
+        # GoTrue takes a Go duration and has no "forever"; "none" lifts a ban.
+        try:
+            await self._admin.update_user_by_id(user_id, {"ban_duration": BAN_FOR_GOOD if banned else "none"})
+        except AuthError as exc:
+            raise _auth_error(exc, "banning the Auth user" if banned else "lifting the Auth user's ban") from exc
 
 
 class SupabaseOperatorDirectory:

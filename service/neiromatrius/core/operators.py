@@ -66,6 +66,10 @@ class AuthAdmin(Protocol):
 
     async def delete_user(self, user_id: str) -> None: ...
 
+    async def set_banned(self, user_id: str, banned: bool) -> None:
+        """Refuse (or allow again) the account's sign-ins and token refreshes."""
+        ...
+
 
 class OperatorDirectory(Protocol):
     """The ``operators`` table, with the service role."""
@@ -149,13 +153,22 @@ class OperatorAccounts:
         return sorted((_view(row, emails.get(row.user_id)) for row in rows), key=lambda o: (o.email or "", o.user_id))
 
     async def set_active(self, email: str, active: bool) -> Operator:
+        """The operators row is what RLS checks, so it changes first when access ends and last when it returns.
+
+        Deactivating also bans the Auth account (no sign-in, no refresh: the console sends the person back
+        to sign-in), activating lifts the ban. Both run even when the row already says so, which repairs an
+        earlier call that Auth failed half-way.
+        """
         email = normalise_email(email)
         user = await self._auth.find_user(email)
         row = await self._directory.get(user.id) if user is not None else None
         if user is None or row is None:
             raise NotFound(f"no operator with the email {email} (see `neiromatrius operator list`)")
-        if row.active != active:
-            row = await self._directory.set_active(user.id, active)
+        if not active and row.active:
+            row = await self._directory.set_active(user.id, False)
+        await self._auth.set_banned(user.id, not active)
+        if active and not row.active:
+            row = await self._directory.set_active(user.id, True)
         return _view(row, user.email)
 
 
