@@ -7,10 +7,10 @@ REDIS_STAMP := $(VENV)/.redis
 
 .PHONY: run test lint devstack bench bench-devstack bench-pipeline clean preflight-run preflight-test console console-check
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml devstack/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./devstack
 	touch $(STAMP)
 
 $(VENV): $(STAMP)

@@ -37,7 +37,7 @@ from common import (
     table,
     until,
 )
-from neiromatrius.devstack.process import DevstackProcess, free_port
+from neiromatrius_devstack.process import DevstackProcess, free_port
 
 
 def _note(n: int, i: int) -> tuple[dict[str, str], bytes]:

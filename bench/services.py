@@ -16,7 +16,7 @@ import aiohttp
 import asyncpg
 
 from common import BENCH_ITEMS_SQL, HERE, listening
-from neiromatrius.devstack.process import DevstackProcess, free_port
+from neiromatrius_devstack.process import DevstackProcess, free_port
 
 ROOT = HERE.parent
 SECRET_KEY = "bench-secret-key-" + "b" * 32

@@ -21,7 +21,7 @@ import httpx
 import jwt
 import pytest
 
-from neiromatrius.devstack.process import DevstackProcess
+from neiromatrius_devstack.process import DevstackProcess
 from tests.support.http_receiver import Receiver, Reply
 from tests.support.operators import Operators
 from tests.support.redis_server import RedisServer

@@ -21,6 +21,19 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+# Commands served by the local stack (``devstack/``, the ``neiromatrius-devstack`` distribution): a production
+# install (the image, ``pip install .``) does not carry it, so these answer one line saying how to get it.
+LOCAL_ONLY = frozenset({"devstack", "run", "token"})
+
+
+def _local_stack_installed() -> bool:
+    try:
+        import neiromatrius_devstack  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _devstack_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     for name, help_text in (
         ("devstack", "run the local Supabase stack (Postgres, /rest/v1, /realtime/v1, /auth/v1)"),
@@ -81,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     console.add_argument("--build-only", action="store_true", help="build if the sources changed, then exit")
     args = parser.parse_args(argv)
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
+    if args.command in LOCAL_ONLY and not _local_stack_installed():
+        print(f"❌ `neiromatrius {args.command}` needs the local stack, a separate distribution that a production "
+              "install leaves out: pip install -e ./devstack (make run and make test install it).",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if args.command == "token":
         return _token(args)
     if args.command == "check":
@@ -202,8 +220,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from .devstack import jwt
-    from .devstack.state import SECRETS_FILE, load
+    from neiromatrius_devstack import jwt
+    from neiromatrius_devstack.state import SECRETS_FILE, load
 
     secrets = load(args.data_dir)
     if secrets is None:
@@ -223,9 +241,9 @@ def _external_database(db_port: int) -> str | None:
 
 
 def _devstack(args: argparse.Namespace) -> int:
-    from .devstack.auth.settings import AuthSettings
-    from .devstack.postgres import PostgresError
-    from .devstack.runner import LocalStack, StackOptions
+    from neiromatrius_devstack.auth.settings import AuthSettings
+    from neiromatrius_devstack.postgres import PostgresError
+    from neiromatrius_devstack.runner import LocalStack, StackOptions
 
     try:
         auth_settings = AuthSettings.from_env(os.environ)

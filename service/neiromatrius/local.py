@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from neiromatrius_devstack.process import DevstackProcess
+
 from .adapters.webhooks import webhook_secret
 from .config import load_settings
-from .devstack.process import DevstackProcess
 from .errors import ConfigError
 from .inbox import WebhookInbox
 

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from neiromatrius import console
-from neiromatrius.devstack.process import free_port
+from neiromatrius_devstack.process import free_port
 from tests.conftest import Stack
 from tests.e2e.conftest import ServiceProcess, listener_env, service_env, wait_until_healthy
 from tests.reliability.tcp_proxy import TcpProxy

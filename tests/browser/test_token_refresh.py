@@ -21,7 +21,7 @@ import httpx
 import jwt
 import pytest
 
-from neiromatrius.devstack.process import DevstackProcess, free_port
+from neiromatrius_devstack.process import DevstackProcess, free_port
 from tests.browser.conftest import Browser, Console, ProxyThread, make_operator
 from tests.conftest import Stack
 from tests.e2e.conftest import ServiceProcess, service_env

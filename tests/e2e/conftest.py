@@ -20,8 +20,8 @@ import pytest
 from neiromatrius import composition
 from neiromatrius.config import Settings
 from neiromatrius.core.ports import Responder
-from neiromatrius.devstack.process import free_port
 from neiromatrius.listener.worker import Listener
+from neiromatrius_devstack.process import free_port
 from tests.conftest import Stack
 from tests.integration.pipeline.conftest import pipeline_settings
 from tests.support.waiting import blocking_eventually

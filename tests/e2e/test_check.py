@@ -19,7 +19,7 @@ import asyncpg
 import jwt
 import pytest
 
-from neiromatrius.devstack.process import free_port
+from neiromatrius_devstack.process import free_port
 from tests.conftest import MakeReceiver, Stack
 from tests.e2e.conftest import SECRET_KEY, ServiceProcess, StartService, service_env
 from tests.support.http_receiver import Reply

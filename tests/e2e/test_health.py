@@ -15,8 +15,8 @@ import asyncpg
 import httpx
 import pytest
 
-from neiromatrius.devstack.postgres import EmbeddedPostgres
-from neiromatrius.devstack.process import DevstackProcess
+from neiromatrius_devstack.postgres import EmbeddedPostgres
+from neiromatrius_devstack.process import DevstackProcess
 from tests.conftest import Stack
 from tests.e2e.conftest import ServiceProcess, service_env
 from tests.support.waiting import eventually

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from neiromatrius.config import Settings
-from neiromatrius.devstack.process import free_port
+from neiromatrius_devstack.process import free_port
 from tests.conftest import Stack
 from tests.e2e.conftest import ServiceProcess, running_listener, service_env, wait_until_healthy
 from tests.support.http_receiver import Receiver

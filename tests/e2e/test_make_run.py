@@ -17,7 +17,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from neiromatrius.devstack.process import free_port, read_env_file
+from neiromatrius_devstack.process import free_port, read_env_file
 
 READY_BOUND = 90.0
 ROOT = Path(__file__).resolve().parents[2]

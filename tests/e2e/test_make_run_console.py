@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from neiromatrius import console
-from neiromatrius.devstack.process import free_port
+from neiromatrius_devstack.process import free_port
 from tests.e2e.test_make_run import READY_BOUND, assert_the_local_admin_signs_in, port_open
 
 ROOT = Path(__file__).resolve().parents[2]

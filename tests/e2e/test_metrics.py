@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from neiromatrius.devstack.process import free_port
+from neiromatrius_devstack.process import free_port
 from tests.conftest import Stack
 from tests.e2e.conftest import StartService, service_env
 from tests.support import openai_mock

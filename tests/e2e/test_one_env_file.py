@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from neiromatrius.devstack.process import DevstackProcess, free_port, read_env_file
+from neiromatrius_devstack.process import DevstackProcess, free_port, read_env_file
 
 from .conftest import ServiceProcess
 

@@ -18,7 +18,7 @@ import pytest
 from supabase import AsyncClientOptions, acreate_client
 from supabase_auth.errors import AuthApiError
 
-from neiromatrius.devstack.process import free_port
+from neiromatrius_devstack.process import free_port
 from tests.conftest import Stack
 from tests.e2e.conftest import SECRET_KEY
 

@@ -1,6 +1,6 @@
 """The console's TypeScript types (frontend/lib/database.types.ts) match the migrations.
 
-They are generated from the database catalog (``python -m neiromatrius.typegen``, see docs/console.md):
+They are generated from the database catalog (``python -m neiromatrius_devstack.typegen``, see docs/console.md):
 a migration that changes a table, a column, a foreign key or a function without regenerating them
 fails here, instead of the console's typecheck silently trusting stale types.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from neiromatrius.typegen import generate_from_migrations
+from neiromatrius_devstack.typegen import generate_from_migrations
 from tests.conftest import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +24,8 @@ async def test_committed_types_match_the_migrations(stack: Stack) -> None:
     generated = await generate_from_migrations(stack.database_url, ROOT / "supabase" / "migrations")
     assert generated == COMMITTED.read_text(encoding="utf-8"), (
         "frontend/lib/database.types.ts is stale: regenerate it with "
-        "`.venv/bin/python -m neiromatrius.typegen --database-url <the local stack's DATABASE_URL>` (docs/console.md)"
+        "`.venv/bin/python -m neiromatrius_devstack.typegen --database-url <the local stack's DATABASE_URL>` "
+        "(docs/console.md)"
     )
     # What the console's queries rely on is in there (the embeds' foreign keys, the row types).
     assert 'foreignKeyName: "replies_outbound_message_id_fkey";' in generated

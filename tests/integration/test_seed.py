@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from neiromatrius.devstack.process import DevstackProcess
+from neiromatrius_devstack.process import DevstackProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "supabase" / "seed.sql"

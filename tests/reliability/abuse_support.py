@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from neiromatrius.devstack.process import free_port
+from neiromatrius_devstack.process import free_port
 from tests.conftest import Stack
 from tests.e2e.conftest import ServiceProcess, service_env, wait_until_healthy
 

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from neiromatrius.devstack.process import DevstackProcess, free_port
+from neiromatrius_devstack.process import DevstackProcess, free_port
 from tests.conftest import Stack
 from tests.e2e.conftest import ServiceProcess, service_env, wait_until_healthy
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from neiromatrius.devstack.process import DevstackProcess
+from neiromatrius_devstack.process import DevstackProcess
 from tests.conftest import MakeReceiver, Stack
 from tests.reliability.outage_support import (
     OLDEST_PENDING,

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from neiromatrius.devstack.process import DevstackProcess
+from neiromatrius_devstack.process import DevstackProcess
 from tests.conftest import MakeReceiver, Stack
 from tests.e2e.conftest import ServiceProcess
 from tests.reliability.outage_support import (

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from neiromatrius.devstack.process import free_port
+from neiromatrius_devstack.process import free_port
 from tests.support.waiting import blocking_eventually
 
 READY_BOUND = 10.0

@@ -17,7 +17,7 @@ import httpx
 import jwt
 import pytest
 
-from neiromatrius.devstack.process import DevstackProcess, free_port
+from neiromatrius_devstack.process import DevstackProcess, free_port
 from tests.conftest import Stack
 from tests.support.gotrue import GoTrue, UserFactory, auth_fingerprint
 

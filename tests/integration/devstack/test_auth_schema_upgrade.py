@@ -10,7 +10,7 @@ import bcrypt
 import httpx
 import pytest
 
-from neiromatrius.devstack.process import DevstackProcess
+from neiromatrius_devstack.process import DevstackProcess
 
 pytestmark = pytest.mark.local_only
 

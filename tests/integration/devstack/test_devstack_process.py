@@ -12,8 +12,8 @@ import asyncpg
 import httpx
 import pytest
 
-from neiromatrius.devstack.postgres import EmbeddedPostgres
-from neiromatrius.devstack.process import DevstackProcess, free_port
+from neiromatrius_devstack.postgres import EmbeddedPostgres
+from neiromatrius_devstack.process import DevstackProcess, free_port
 
 pytestmark = pytest.mark.local_only
 
@@ -90,7 +90,7 @@ async def test_data_and_migrations_survive_a_restart(tmp_path: Path, migrations_
 
 
 def read_database_url(stack: DevstackProcess) -> str:
-    from neiromatrius.devstack.process import read_env_file
+    from neiromatrius_devstack.process import read_env_file
 
     return read_env_file(stack.env_file)["DATABASE_URL"]
 

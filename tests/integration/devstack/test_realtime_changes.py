@@ -20,7 +20,7 @@ import pytest
 from realtime import AsyncRealtimeChannel, RealtimeSubscribeStates
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
-from neiromatrius.devstack.realtime.rls import wait_until_visible
+from neiromatrius_devstack.realtime.rls import wait_until_visible
 from tests.conftest import Stack
 
 WAIT = 10.0

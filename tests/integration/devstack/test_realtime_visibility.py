@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from neiromatrius.devstack.realtime.rls import wait_until_visible
+from neiromatrius_devstack.realtime.rls import wait_until_visible
 from tests.conftest import Stack
 from tests.support.waiting import eventually
 

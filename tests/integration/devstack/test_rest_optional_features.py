@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from neiromatrius.devstack.process import DevstackProcess
+from neiromatrius_devstack.process import DevstackProcess
 
 pytestmark = pytest.mark.local_only
 

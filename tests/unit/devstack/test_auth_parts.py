@@ -11,13 +11,13 @@ import jwt
 import pytest
 from starlette.requests import Request
 
-from neiromatrius.devstack.auth import tokens
-from neiromatrius.devstack.auth.durations import parse_duration
-from neiromatrius.devstack.auth.errors import AuthError, OAuthError, weak_password
-from neiromatrius.devstack.auth.ratelimit import FailedSignIns
-from neiromatrius.devstack.auth.settings import AuthSettings
-from neiromatrius.devstack.auth.validation import validate_email
-from neiromatrius.devstack.auth.wire import error_response, go_time, json_params
+from neiromatrius_devstack.auth import tokens
+from neiromatrius_devstack.auth.durations import parse_duration
+from neiromatrius_devstack.auth.errors import AuthError, OAuthError, weak_password
+from neiromatrius_devstack.auth.ratelimit import FailedSignIns
+from neiromatrius_devstack.auth.settings import AuthSettings
+from neiromatrius_devstack.auth.validation import validate_email
+from neiromatrius_devstack.auth.wire import error_response, go_time, json_params
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 OTHER_SECRET = "another-secret-that-is-long-enough-for-hs256"

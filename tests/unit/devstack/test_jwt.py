@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from neiromatrius.devstack import jwt
+from neiromatrius_devstack import jwt
 
 SECRET = "a-local-secret-with-at-least-32-characters"
 

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from neiromatrius.devstack.migrations import discover, split_statements
+from neiromatrius_devstack.migrations import discover, split_statements
 
 
 def test_splits_on_top_level_semicolons_only() -> None:

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 import jwt
 import pytest
 
-from neiromatrius.devstack.realtime import auth
-from neiromatrius.devstack.realtime.catalog import ColumnInfo, TableInfo
-from neiromatrius.devstack.realtime.changes import Change
-from neiromatrius.devstack.realtime.dispatcher import build_data
-from neiromatrius.devstack.realtime.pgoutput import Column, Relation
-from neiromatrius.devstack.realtime.presence import Presence
-from neiromatrius.devstack.realtime.render import Rendered, filter_sql
-from neiromatrius.devstack.realtime.subscriptions import (
+from neiromatrius_devstack.realtime import auth
+from neiromatrius_devstack.realtime.catalog import ColumnInfo, TableInfo
+from neiromatrius_devstack.realtime.changes import Change
+from neiromatrius_devstack.realtime.dispatcher import build_data
+from neiromatrius_devstack.realtime.pgoutput import Column, Relation
+from neiromatrius_devstack.realtime.presence import Presence
+from neiromatrius_devstack.realtime.render import Rendered, filter_sql
+from neiromatrius_devstack.realtime.subscriptions import (
     Filter,
     SubscriptionError,
     binding_id,

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from neiromatrius.devstack.realtime import pgoutput
-from neiromatrius.devstack.realtime.dispatcher import commit_timestamp
-from neiromatrius.devstack.realtime.pgwire import ConnectParams, _Scram
-from neiromatrius.devstack.realtime.serializers import (
+from neiromatrius_devstack.realtime import pgoutput
+from neiromatrius_devstack.realtime.dispatcher import commit_timestamp
+from neiromatrius_devstack.realtime.pgwire import ConnectParams, _Scram
+from neiromatrius_devstack.realtime.serializers import (
     V1,
     V2,
     FrameError,

@@ -7,13 +7,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from neiromatrius.devstack import jwt
-from neiromatrius.devstack.rest.auth import Authenticator
-from neiromatrius.devstack.rest.catalog import Catalog
-from neiromatrius.devstack.rest.engine import Engine
-from neiromatrius.devstack.rest.errors import RestError
-from neiromatrius.devstack.rest.reply import singular_error
-from neiromatrius.devstack.rest.request import ApiRequest, build_request
+from neiromatrius_devstack import jwt
+from neiromatrius_devstack.rest.auth import Authenticator
+from neiromatrius_devstack.rest.catalog import Catalog
+from neiromatrius_devstack.rest.engine import Engine
+from neiromatrius_devstack.rest.errors import RestError
+from neiromatrius_devstack.rest.reply import singular_error
+from neiromatrius_devstack.rest.request import ApiRequest, build_request
 
 SECRET = "a-local-secret-with-at-least-32-characters"
 

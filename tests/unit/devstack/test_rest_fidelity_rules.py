@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from neiromatrius.devstack.rest.catalog import Catalog, Column, ForeignKey, Relation
-from neiromatrius.devstack.rest.counting import Counting
-from neiromatrius.devstack.rest.errors import RestError
-from neiromatrius.devstack.rest.preferences import parse_preferences
-from neiromatrius.devstack.rest.querystring import parse_query
-from neiromatrius.devstack.rest.relationships import resolve
-from neiromatrius.devstack.rest.sqlfrag import Params
-from neiromatrius.devstack.rest.sqlread import ReadBuilder, Source
-from neiromatrius.devstack.rest.view_keys import ViewColumns, target_origins
-from neiromatrius.devstack.rest.view_keys import resolve as resolve_views
+from neiromatrius_devstack.rest.catalog import Catalog, Column, ForeignKey, Relation
+from neiromatrius_devstack.rest.counting import Counting
+from neiromatrius_devstack.rest.errors import RestError
+from neiromatrius_devstack.rest.preferences import parse_preferences
+from neiromatrius_devstack.rest.querystring import parse_query
+from neiromatrius_devstack.rest.relationships import resolve
+from neiromatrius_devstack.rest.sqlfrag import Params
+from neiromatrius_devstack.rest.sqlread import ReadBuilder, Source
+from neiromatrius_devstack.rest.view_keys import ViewColumns, target_origins
+from neiromatrius_devstack.rest.view_keys import resolve as resolve_views
 
 USERS = Relation("public", "users", "r", {"id": Column("id", "bigint")}, ("id",), (frozenset({"id"}),))
 FRIENDS = Relation(

@@ -8,12 +8,12 @@ import time
 import asyncpg
 import pytest
 
-from neiromatrius.devstack import jwt
-from neiromatrius.devstack.rest.auth import Authenticator
-from neiromatrius.devstack.rest.errors import RestError, from_pg
-from neiromatrius.devstack.rest.negotiation import Media, choose_schema, negotiate_media
-from neiromatrius.devstack.rest.preferences import parse_preferences
-from neiromatrius.devstack.rest.reply import Reply, apply_gucs, content_range, range_status
+from neiromatrius_devstack import jwt
+from neiromatrius_devstack.rest.auth import Authenticator
+from neiromatrius_devstack.rest.errors import RestError, from_pg
+from neiromatrius_devstack.rest.negotiation import Media, choose_schema, negotiate_media
+from neiromatrius_devstack.rest.preferences import parse_preferences
+from neiromatrius_devstack.rest.reply import Reply, apply_gucs, content_range, range_status
 
 SECRET = "a-local-secret-with-at-least-32-characters"
 

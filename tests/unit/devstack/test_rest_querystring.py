@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from neiromatrius.devstack.rest.errors import RestError
-from neiromatrius.devstack.rest.model import (
+from neiromatrius_devstack.rest.errors import RestError
+from neiromatrius_devstack.rest.model import (
     Field,
     Filter,
     JsonStep,
@@ -16,8 +16,8 @@ from neiromatrius.devstack.rest.model import (
     SelectEmbed,
     SelectField,
 )
-from neiromatrius.devstack.rest.querystring import parse_query, reject_rpc_args
-from neiromatrius.devstack.rest.select_grammar import parse_order, parse_select
+from neiromatrius_devstack.rest.querystring import parse_query, reject_rpc_args
+from neiromatrius_devstack.rest.select_grammar import parse_order, parse_select
 
 
 def test_select_columns_aliases_casts_and_json_paths() -> None:

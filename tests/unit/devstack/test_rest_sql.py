@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from neiromatrius.devstack.rest.catalog import Catalog, Column, ForeignKey, Function, Param, Relation
-from neiromatrius.devstack.rest.errors import RestError
-from neiromatrius.devstack.rest.querystring import parse_query
-from neiromatrius.devstack.rest.relationships import resolve
-from neiromatrius.devstack.rest.sqlfrag import Params, Scope, array_literal, literal, render_condition
-from neiromatrius.devstack.rest.sqlread import ReadBuilder, Source
-from neiromatrius.devstack.rest.sqlrpc import call_source, find_function
-from neiromatrius.devstack.rest.sqlwrite import Returning, insert_sql
+from neiromatrius_devstack.rest.catalog import Catalog, Column, ForeignKey, Function, Param, Relation
+from neiromatrius_devstack.rest.errors import RestError
+from neiromatrius_devstack.rest.querystring import parse_query
+from neiromatrius_devstack.rest.relationships import resolve
+from neiromatrius_devstack.rest.sqlfrag import Params, Scope, array_literal, literal, render_condition
+from neiromatrius_devstack.rest.sqlread import ReadBuilder, Source
+from neiromatrius_devstack.rest.sqlrpc import call_source, find_function
+from neiromatrius_devstack.rest.sqlwrite import Returning, insert_sql
 
 TODOS = Relation(
     "public", "todos", "r",

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from neiromatrius.cli import main
-from neiromatrius.devstack import jwt, state
+from neiromatrius_devstack import jwt, state
 
 
 def test_token_is_signed_with_the_stacks_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
