@@ -44,8 +44,8 @@ devstack: $(STAMP)
 	$(BIN)/neiromatrius devstack
 
 lint: $(STAMP)
-	$(BIN)/ruff check service tests bench
-	$(BIN)/ruff format --check service tests bench
+	$(BIN)/ruff check service devstack tests bench
+	$(BIN)/ruff format --check service devstack tests bench
 	$(BIN)/mypy
 
 # The browser tests (tests/browser) install Debian's chromium (scripts/install-chromium) and build the console.
