@@ -876,7 +876,7 @@ export type Database = {
         Returns: Json[];
       };
       claim_messages: {
-        Args: { p_worker: string; p_limit?: number; p_lease_seconds?: number; p_max_attempts?: number; p_burst_windows?: Json };
+        Args: { p_worker: string; p_limit?: number; p_lease_seconds?: number; p_max_attempts?: number; p_burst_windows?: Json; p_context_limit?: number };
         Returns: Json[];
       };
       complete_message: {

@@ -22,10 +22,11 @@ from .adapters.offline_responder import OfflineResponder
 from .adapters.openai_responder import OpenAIResponder
 from .adapters.rate_limiters import FallbackRateLimiter, MemoryRateLimiter, RedisRateLimiter
 from .adapters.supabase_realtime import InboxFeed, RealtimeReplyWaiter
-from .adapters.supabase_store import SupabaseMessageStore
+from .adapters.supabase_store import SupabaseCategories, SupabaseMessageStore
 from .adapters.webhooks import WebhookDeliverer, webhook_secret
 from .api import ApiServices, create_app
 from .config import Settings
+from .core.categories import CategoryCatalog, CategoryRefresher
 from .core.delivery import DeliveryService, PlatformDeliverer
 from .core.guard import ReplyGuard
 from .core.ports import Deliverer, Feed, Responder, WorkQueue
@@ -106,14 +107,14 @@ def deliverer(settings: Settings, http: httpx.AsyncClient) -> Deliverer:
     return PlatformDeliverer(webhooks, {"telegram": TelegramDeliverer(bot) if bot is not None else None})
 
 
-def responder(settings: Settings, http: httpx.AsyncClient) -> Responder:
+def responder(settings: Settings, http: httpx.AsyncClient, catalog: CategoryCatalog | None = None) -> Responder:
     """OpenAI when a key is set; otherwise the offline rules, which say so in the stored model name."""
     if settings.openai_api_key is not None:
-        return OpenAIResponder.from_settings(settings, http)
-    return OfflineResponder(settings.categories)
+        return OpenAIResponder.from_settings(settings, http, catalog=catalog)
+    return OfflineResponder(catalog or settings.categories)
 
 
-def reply_guard(settings: Settings) -> ReplyGuard:
+def reply_guard(settings: Settings, catalog: CategoryCatalog | None = None) -> ReplyGuard:
     """The check on every answer: no canary, no stretch of the system prompt, no secret, a known category."""
     canary = settings.prompt_canary()
     secrets = [
@@ -125,7 +126,7 @@ def reply_guard(settings: Settings) -> ReplyGuard:
         settings.metrics_token,
     ]
     return ReplyGuard(
-        categories=settings.categories,
+        categories=catalog or settings.categories,
         system_prompt=system_prompt(settings.categories, canary),
         canary=canary,
         secrets=[
@@ -189,9 +190,15 @@ def listener(
 ) -> Listener:
     """The listener; with ``metrics``, its store, model and deliveries are counted there."""
     settings = resources.settings
-    model = responder_override or responder(settings, resources.http)
+    # The business's categories (the table), read before the first claim and whenever they change;
+    # CATEGORIES is the list used until then, or if the table cannot be read.
+    catalog = CategoryCatalog(settings.categories)
+    categories = CategoryRefresher(SupabaseCategories(resources.supabase), catalog)
+    model = responder_override or responder(settings, resources.http, catalog)
     sender = deliverer(settings, resources.http)
-    store = SupabaseMessageStore(resources.supabase)
+    store = SupabaseMessageStore(
+        resources.supabase, burst_windows=settings.burst_window_ms, context_limit=settings.context_max_messages
+    )
     queue: WorkQueue = store
     if metrics is not None:
         queue = MeteredWorkQueue(store, metrics)
@@ -203,7 +210,7 @@ def listener(
         queue,
         model,
         TriagePolicy(context_messages=settings.context_max_messages, lease_seconds=settings.lease_seconds),
-        reply_guard(settings),
+        reply_guard(settings, catalog),
     )
     delivery = DeliveryService(
         store,
@@ -220,12 +227,19 @@ def listener(
         delivery_runners=max(2, settings.listener_concurrency // 2),
         delivery_poll=settings.delivery_poll_seconds,
         shutdown_grace=settings.shutdown_grace_seconds,
+        burst_window=max(settings.burst_window_ms.values(), default=0) / 1000,
     )
 
     def feed(on_message: Callable[[str], None], on_ready: Callable[[], None]) -> Feed:
-        return InboxFeed(resources.supabase, on_message, on_ready, reconnect_every=settings.sweep_interval_seconds)
+        return InboxFeed(
+            resources.supabase,
+            on_message,
+            on_ready,
+            reconnect_every=settings.sweep_interval_seconds,
+            on_categories=categories.request,
+        )
 
-    return Listener(queue, triage, delivery, feed, policy)
+    return Listener(queue, triage, delivery, feed, policy, categories=categories)
 
 
 def listener_status(resources: Resources, listener: Listener, metrics: Metrics) -> StatusServer | None:

@@ -144,7 +144,19 @@ class Settings(BaseSettings):
     )
 
     categories: Annotated[tuple[str, ...], NoDecode] = Field(
-        default=DEFAULT_CATEGORIES, description="the categories the model may choose, JSON array or comma-separated"
+        default=DEFAULT_CATEGORIES,
+        description="the categories the model may choose until the listener has read the `categories` table "
+        "(which admins edit), JSON array or comma-separated",
+    )
+    # Quick lines of one conversation answered by one model call, on the platforms named here. Telegram:
+    # people send one thought as several short messages a second or two apart, so it waits for 2 s of quiet.
+    # The HTTP intake is not named: its callers often relay one message per request and wait for that
+    # message's own answer. `*` names every other platform.
+    burst_window_ms: Annotated[dict[str, int], NoDecode] = Field(
+        default={"telegram": 2000},
+        description="per platform, the quiet time (ms) after which a conversation's quick messages are answered "
+        "together: `telegram=2000,web=1500`; `*=N` for every other platform, one number for all; a platform not "
+        "named gets one answer per message",
     )
     context_max_messages: int = Field(default=20, ge=1, description="how many earlier messages the model sees")
     context_max_tokens: int = Field(default=2000, ge=100, description="token budget for those earlier messages")
@@ -178,6 +190,32 @@ class Settings(BaseSettings):
     @classmethod
     def _categories(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("burst_window_ms", mode="before")
+    @classmethod
+    def _burst_windows(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("{"):
+            return json.loads(text)
+        if "=" not in text:
+            return {"*": text}
+        windows: dict[str, str] = {}
+        for part in filter(None, (piece.strip() for piece in text.split(","))):
+            platform, _, window = part.partition("=")
+            if not platform.strip() or not window.strip():
+                raise ValueError(f"{part!r} is not platform=milliseconds")
+            windows[platform.strip()] = window.strip()
+        return windows
+
+    @field_validator("burst_window_ms")
+    @classmethod
+    def _burst_windows_valid(cls, value: dict[str, int]) -> dict[str, int]:
+        for platform, window in value.items():
+            if not 0 <= window <= 60_000:
+                raise ValueError(f"{platform}: {window} ms is outside 0..60000")
+        return value
 
     @field_validator("webhook_retry_schedule", mode="before")
     @classmethod

@@ -53,6 +53,8 @@ def _default(value: Any) -> str:
         return str(value).lower()
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, dict):
+        return ",".join(f"{key}={item}" for key, item in value.items())
     if isinstance(value, tuple | list):
         return ", ".join(_default(item) if isinstance(item, float) else str(item) for item in value)
     return str(value)

@@ -17,6 +17,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .core.models import (
     ClaimedMessage,
+    Completion,
     ContextMessage,
     DeliveryAttempt,
     DeliveryJob,
@@ -25,6 +26,7 @@ from .core.models import (
     Intake,
     MessageState,
     MessageView,
+    Outcome,
     QueueStats,
     Triage,
 )
@@ -35,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 QUEUE_STATS_WITHIN = 2.0  # a scrape must not hang on a slow database
+# The state a completion leaves its messages in, as the counter names it.
+_FINISHED_AS = {Outcome.SENT: "answered", Outcome.DRAFT: "draft", Outcome.HANDOFF: "handoff",
+                Outcome.DISCARDED: "discarded"}  # fmt: skip
 NO_CATEGORY = "none"  # handed off or failed before the model classified it
 MODEL_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
 
@@ -56,7 +61,8 @@ class Metrics:
         )
         self.messages_finished = Counter(
             "neiromatrius_messages_finished",
-            "Inbound messages this process finished, by final state and category.",
+            "Inbound messages this process finished, by final state (answered, draft, handoff, failed, or "
+            "discarded: an operator acted while the model answered) and category; a burst counts each message.",
             ["state", "category"],
             registry=registry,
         )
@@ -143,10 +149,11 @@ class MeteredWorkQueue:
     async def context(self, message: ClaimedMessage, limit: int) -> list[ContextMessage]:
         return await self._queue.context(message, limit)
 
-    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> str:
-        reply_id = await self._queue.complete(message_id, worker, triage, state)
-        self._metrics.messages_finished.labels(state.value, triage.classification.category).inc()
-        return reply_id
+    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> Completion:
+        done = await self._queue.complete(message_id, worker, triage, state)
+        label = _FINISHED_AS[done.outcome]
+        self._metrics.messages_finished.labels(label, triage.classification.category).inc(len(done.message_ids) or 1)
+        return done
 
     async def finish_without_reply(self, message_id: str, worker: str, state: MessageState, error: str) -> None:
         await self._queue.finish_without_reply(message_id, worker, state, error)

@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import MakeReceiver, Stack
 from tests.e2e.conftest import StartService, listener_env, send, start_listener
+from tests.support.exactly_once import answered_exactly_once
 from tests.support.http_receiver import Receiver, Reply
 from tests.support.waiting import eventually
 
@@ -42,6 +43,19 @@ async def scenario(api: Callable[..., tuple[str, Any]], receiver: MakeReceiver, 
     return Scenario(client_id, api_url, await receiver())
 
 
+async def customers_write(scenario: Scenario) -> int:
+    """Each of the conversations' customers writes one message after another, all at once; the total."""
+
+    async def chat(http: httpx.AsyncClient, n: int) -> None:
+        for i in range(PER_CONVERSATION):
+            text = f"Сообщение {i} в чате {n}: сколько стоит?"
+            await send(http, scenario.api_url, scenario.client_id, f"chat-{n:02d}", text, scenario.hook.url())
+
+    async with httpx.AsyncClient(timeout=30) as http:
+        await asyncio.gather(*(chat(http, n) for n in range(CONVERSATIONS)))
+    return CONVERSATIONS * PER_CONVERSATION
+
+
 async def count(db: asyncpg.Connection, client_id: str, state: str) -> int:
     return int(await db.fetchval("select count(*) from messages where client_id = $1 and state = $2", client_id, state))
 
@@ -52,19 +66,10 @@ async def test_two_listeners_answer_300_messages_over_30_conversations_exactly_o
     start_service: StartService,
     db: asyncpg.Connection,
 ) -> None:
-    client_id, api_url, hook = scenario.client_id, scenario.api_url, scenario.hook
+    client_id, hook = scenario.client_id, scenario.hook
     for _ in range(2):
         start_listener(start_service, listener_env(stack))
-
-    async def chat(http: httpx.AsyncClient, n: int) -> None:
-        for i in range(PER_CONVERSATION):  # a customer writes one message after another
-            await send(
-                http, api_url, client_id, f"chat-{n:02d}", f"Сообщение {i} в чате {n}: сколько стоит?", hook.url()
-            )
-
-    async with httpx.AsyncClient(timeout=30) as http:
-        await asyncio.gather(*(chat(http, n) for n in range(CONVERSATIONS)))
-    total = CONVERSATIONS * PER_CONVERSATION
+    total = await customers_write(scenario)
 
     async def all_answered() -> bool:
         return await count(db, client_id, "answered") == total
@@ -100,6 +105,59 @@ async def test_two_listeners_answer_300_messages_over_30_conversations_exactly_o
     assert len(ids) == total and set(ids.values()) == {1}
     payload_ids = {json.loads(request.body)["data"]["message_id"] for request in hook.requests}
     assert payload_ids == {str(row["id"]) for row in rows}
+
+
+async def test_with_bursts_two_listeners_answer_300_messages_exactly_once_and_in_order(
+    stack: Stack,
+    scenario: Scenario,
+    start_service: StartService,
+    db: asyncpg.Connection,
+) -> None:
+    """Bursts on (a window of 0 for every platform): what arrives while a conversation's message is being
+    answered is answered together by the next call, by whichever listener claims it."""
+    client_id, hook = scenario.client_id, scenario.hook
+    for _ in range(2):
+        start_listener(start_service, listener_env(stack, BURST_WINDOW_MS="*=0"))
+    total = await customers_write(scenario)
+
+    async def all_answered() -> bool:
+        return await count(db, client_id, "answered") == total
+
+    await eventually(all_answered, BOUND, every=0.2)
+    ledger = await answered_exactly_once(db, client_id)
+    assert ledger.messages == total
+    await hook.wait_for_requests(len(ledger.replies), BOUND)
+    print(f"\n{total} messages answered by {len(ledger.replies)} replies; burst sizes {dict(ledger.bursts)}")
+
+    # Each reply was delivered once, under its own webhook-id, naming the first message it answers.
+    ids = Counter(request.headers["webhook-id"] for request in hook.requests)
+    assert set(ids) == set(ledger.replies) and set(ids.values()) == {1}
+    payload_ids = {json.loads(request.body)["data"]["message_id"] for request in hook.requests}
+    assert payload_ids == ledger.answered_messages
+
+
+async def test_with_bursts_each_conversations_backlog_is_answered_by_one_reply(
+    stack: Stack,
+    scenario: Scenario,
+    start_service: StartService,
+    db: asyncpg.Connection,
+) -> None:
+    client_id, api_url, hook = scenario.client_id, scenario.api_url, scenario.hook
+    async with httpx.AsyncClient(timeout=30) as http:
+        ids = [await send(http, api_url, client_id, f"chat-{i % 5}", f"Hello {i}", hook.url()) for i in range(25)]
+
+    start_listener(start_service, listener_env(stack, BURST_WINDOW_MS="*=0"))
+
+    async def all_answered() -> bool:
+        return await count(db, client_id, "answered") == 25
+
+    await eventually(all_answered, BOUND, every=0.2)
+    ledger = await answered_exactly_once(db, client_id)
+    assert (ledger.messages, len(ledger.replies), ledger.bursts) == (25, 5, {5: 5})
+    assert ledger.answered_messages == set(ids[:5])  # each reply names its conversation's first message
+    await hook.wait_for_requests(5, BOUND)
+    assert {json.loads(r.body)["data"]["message_id"] for r in hook.requests} == ledger.answered_messages
+    assert len(hook.requests) == 5
 
 
 async def test_messages_sent_while_no_listener_runs_are_all_answered_once_one_starts(

@@ -17,7 +17,8 @@ import respx
 
 from neiromatrius.adapters.openai_responder import OpenAIResponder
 from neiromatrius.config import Settings
-from neiromatrius.core.models import ClaimedMessage, ContextMessage
+from neiromatrius.core.categories import CategoryCatalog
+from neiromatrius.core.models import BurstMessage, Category, ClaimedMessage, ContextMessage
 from neiromatrius.core.prompt import PROMPT_VERSION
 from neiromatrius.errors import ModelQuotaExceeded, ModelUnavailable, ResponderError, UnusableAnswer
 
@@ -354,3 +355,41 @@ async def test_unusable_answers_are_refused_with_their_usage(
     assert getattr(caught.value, "usage").completion_tokens == 40  # noqa: B009
     assert openai_api.call_count == 1
     assert sleep.waits == []
+
+
+async def test_a_burst_is_sent_as_the_customers_messages_in_order(
+    responder: OpenAIResponder, openai_api: respx.Route
+) -> None:
+    openai_api.return_value = completion(answer())
+    lines = ["hi", "how much is", "the Pro plan?"]
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    burst = tuple(BurstMessage(id=f"m{i}", content=line, created_at=at) for i, line in enumerate(lines))
+    message = claimed(lines[0]).model_copy(update={"burst": burst})
+
+    await responder.respond(message, [ContextMessage(role="assistant", content="Welcome back!")])
+
+    messages = json.loads(openai_api.calls.last.request.content)["messages"]
+    assert messages[1:] == [
+        {"role": "assistant", "content": "Welcome back!"},
+        *({"role": "user", "content": line} for line in lines),
+    ]
+
+
+async def test_a_changed_catalog_changes_the_next_requests_schema_and_prompt_and_what_is_accepted(
+    http_client: httpx.AsyncClient, sleep: RecordingSleep, openai_api: respx.Route
+) -> None:
+    catalog = CategoryCatalog(CATEGORIES)
+    responder = OpenAIResponder.from_settings(settings(), http_client, sleep=sleep, catalog=catalog)
+    openai_api.return_value = completion(answer(category="warranty"))
+    with pytest.raises(UnusableAnswer, match="category 'warranty' not allowed"):
+        await responder.respond(claimed(), [])
+
+    catalog.replace([*catalog.current.categories, Category(name="warranty", description="Repairs under warranty")])
+    triage = await responder.respond(claimed(), [])
+
+    assert triage.classification.category == "warranty"
+    first, second = (json.loads(call.request.content) for call in openai_api.calls)
+    enum = second["response_format"]["json_schema"]["schema"]["properties"]["category"]["enum"]
+    assert enum == [*CATEGORIES, "warranty"]
+    assert "warranty" not in first["messages"][0]["content"]
+    assert "- warranty: Repairs under warranty" in second["messages"][0]["content"]

@@ -22,6 +22,7 @@ from neiromatrius.composition import Seams
 from neiromatrius.config import load_settings
 from neiromatrius.core.models import (
     ClaimedMessage,
+    Completion,
     ContextMessage,
     DeliveryAttempt,
     DeliveryJob,
@@ -55,11 +56,11 @@ class KillingStore:
             die(self._stage)
         return claimed
 
-    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> str:
-        reply_id = await self._store.complete(message_id, worker, triage, state)
+    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> Completion:
+        done = await self._store.complete(message_id, worker, triage, state)
         if self._stage == "after_reply":
             die(self._stage)
-        return reply_id
+        return done
 
 
 class KillingResponder:

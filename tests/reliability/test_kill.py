@@ -27,6 +27,7 @@ from tests.conftest import MakeReceiver, Stack
 from tests.e2e.conftest import StartService, listener_env, send, start_listener
 from tests.reliability.conftest import REPO_ROOT, MakeOpenAI
 from tests.reliability.fault_listener import STAGES
+from tests.support.exactly_once import answered_exactly_once
 from tests.support.waiting import eventually
 
 LEASE_SECONDS = 3.0
@@ -151,3 +152,55 @@ async def test_a_listener_killed_at_each_step_leaves_the_message_answered_and_de
     assert {request.headers["webhook-id"] for request in hook.requests} == {str(final["reply_id"])}
     for request in hook.requests:
         assert signer.verify(request.body, request.headers)["data"]["message_id"] == str(message_id)
+
+
+async def test_a_listener_killed_after_the_model_answered_a_burst_leaves_the_whole_burst_answered_once(
+    stack: Stack,
+    api: Any,
+    start_service: StartService,
+    receiver: MakeReceiver,
+    fake_openai: MakeOpenAI,
+    db: asyncpg.Connection,
+    client_id: str,
+    worker_queue_clear: None,
+) -> None:
+    api_url, _ = api()
+    hook = await receiver()
+    model = await fake_openai()
+    lines = [f"{text} ({uuid.uuid4().hex[:6]})" for text in ("Hello", "my order is late", "order 77, please check")]
+    async with httpx.AsyncClient(timeout=30) as http:  # written before any listener runs: one burst
+        ids = [await send(http, api_url, client_id, "chat-1", line, hook.url()) for line in lines]
+
+    doomed = start_listener(
+        start_service,
+        env(
+            stack,
+            model.base_url,
+            FAULT_STAGE="after_model",
+            LISTENER_CONCURRENCY="1",
+            PYTHONPATH=str(REPO_ROOT),
+            BURST_WINDOW_MS="*=0",
+        ),
+        module="tests.reliability.fault_listener",
+    )
+    assert await asyncio.to_thread(doomed.process.wait, 60) == -signal.SIGKILL
+    held = await db.fetch("select state from messages where id = any($1::uuid[])", [uuid.UUID(i) for i in ids])
+    assert [row["state"] for row in held] == ["processing"] * 3  # the whole burst was leased together
+
+    start_listener(start_service, env(stack, model.base_url, BURST_WINDOW_MS="*=0"))
+
+    async def answered() -> bool:
+        count = await db.fetchval(
+            "select count(*) from messages where id = any($1::uuid[]) and state = 'answered'",
+            [uuid.UUID(i) for i in ids],
+        )
+        return bool(count == 3)
+
+    await eventually(answered, LEASE_SECONDS + SWEEP_SECONDS + SLACK, every=0.1)
+    ledger = await answered_exactly_once(db, client_id)
+    assert (ledger.messages, ledger.bursts, ledger.answered_messages) == (3, {3: 1}, {ids[0]})
+    [delivery] = await hook.wait_for_requests(1, DELIVERY_LEASE_SECONDS + SLACK)
+    assert delivery.headers["webhook-id"] == next(iter(ledger.replies))
+    # The model was asked twice (its first answer died with the process), each time with the whole burst.
+    assert len(model.calls_for(lines[-1])) == 2 and model.calls_for(lines[0]) == []
+    assert len(hook.requests) == 1

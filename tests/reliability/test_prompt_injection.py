@@ -85,6 +85,8 @@ def listener_settings(e2e_settings: Settings) -> Settings:
         "openai_api_key": SecretStr("sk-test"),
         "telegram_bot_token": SecretStr(TOKEN),
         "telegram_api_url": BOT_API,
+        # Each turn is judged on its own answer: the Telegram turns, sent back to back, are not coalesced.
+        "burst_window_ms": {},
     }
     return e2e_settings.model_copy(update=update)
 

@@ -13,8 +13,10 @@ from datetime import datetime
 
 from neiromatrius.adapters.rate_limiters import MemoryRateLimiter
 from neiromatrius.core.models import (
+    Category,
     ClaimedMessage,
     Classification,
+    Completion,
     ContextMessage,
     DeliveryAttempt,
     DeliveryJob,
@@ -22,6 +24,7 @@ from neiromatrius.core.models import (
     Intake,
     MessageState,
     MessageView,
+    Outcome,
     QueueStats,
     Triage,
 )
@@ -176,6 +179,7 @@ class FakeWorkQueue:
         self.released: list[tuple[str, str]] = []
         self.extensions = 0
         self.extended = asyncio.Event()  # set once the lease was extended twice
+        self.outcome: Outcome | None = None  # what the controls make of every answer; None: as asked
         self.context_limit: int | None = None
         self._keep_lease = keep_lease
         self._complete_failures = complete_failures
@@ -194,12 +198,13 @@ class FakeWorkQueue:
             self.extended.set()
         return self._keep_lease
 
-    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> str:
+    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> Completion:
         if self._complete_failures:
             self._complete_failures -= 1
             raise StoreUnavailable("complete_message: database unavailable (PGRST000)")
         self.completed.append((message_id, worker, triage, state))
-        return "reply-1"
+        asked = Outcome.HANDOFF if state is MessageState.HANDOFF else Outcome.SENT
+        return Completion(reply_id="reply-1", outcome=self.outcome or asked, message_ids=(message_id,))
 
     async def finish_without_reply(self, message_id: str, worker: str, state: MessageState, error: str) -> None:
         self.finished.append((message_id, state, error))
@@ -354,3 +359,18 @@ class FakeFeed:
 
     def resubscribe(self) -> None:
         self._on_ready()
+
+
+class FakeCategorySource:
+    """The ``categories`` table: ``rows`` is what the next read returns; ``fail`` makes reads raise."""
+
+    def __init__(self, rows: Sequence[Category] = ()) -> None:
+        self.rows = list(rows)
+        self.fail = False
+        self.reads = 0
+
+    async def categories(self) -> list[Category]:
+        self.reads += 1
+        if self.fail:
+            raise StoreUnavailable("categories: Supabase unreachable (ConnectError)")
+        return list(self.rows)

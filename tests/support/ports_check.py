@@ -4,6 +4,7 @@ Protocol it stands in for. Nothing here runs; the assignments are the check."""
 from __future__ import annotations
 
 from neiromatrius.core.ports import (
+    CategorySource,
     Deliverer,
     DeliveryLog,
     Feed,
@@ -19,6 +20,7 @@ from neiromatrius.core.ports import (
 from neiromatrius.errors import UnusableAnswer
 
 from .fakes import (
+    FakeCategorySource,
     FakeDeliverer,
     FakeDeliveryLog,
     FakeFeed,
@@ -45,4 +47,5 @@ def fakes_implement_their_ports() -> None:
     limiter: RateLimiter = FakeRateLimiter()
     resolver: Resolver = FakeResolver()
     feed: Feed = FakeFeed(lambda _id: None, lambda: None)
-    del intake, queue, log, monitor, responder, deliverer, guard, waiter, limiter, resolver, feed
+    categories: CategorySource = FakeCategorySource()
+    del intake, queue, log, monitor, responder, deliverer, guard, waiter, limiter, resolver, feed, categories

@@ -14,7 +14,14 @@ REQUIRED = {"SUPABASE_URL": "http://127.0.0.1:54321", "SUPABASE_SERVICE_ROLE_KEY
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for name in ("ALLOWED_ORIGINS", "CATEGORIES", "WEBHOOK_RETRY_SCHEDULE", "WEBHOOK_SECRET", "OPENAI_API_KEY"):
+    for name in (
+        "ALLOWED_ORIGINS",
+        "CATEGORIES",
+        "WEBHOOK_RETRY_SCHEDULE",
+        "WEBHOOK_SECRET",
+        "OPENAI_API_KEY",
+        "BURST_WINDOW_MS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
     def set_env(**values: str) -> Settings:
@@ -116,3 +123,34 @@ def test_settings_read_env_then_env_local_and_the_environment_over_both(
     assert settings.secret_key.get_secret_value() == "s" * 32  # .env.local over .env
     assert settings.api_port == 8200
     assert settings.openai_model == "from-environment"  # the environment over both files
+
+
+@pytest.mark.parametrize(
+    ("raw", "windows"),
+    [
+        (None, {"telegram": 2000}),  # the default: Telegram waits 2 s of quiet; other platforms not coalesced
+        ("telegram=2500, web=100", {"telegram": 2500, "web": 100}),
+        ("telegram=2500,*=300", {"*": 300, "telegram": 2500}),
+        ("750", {"*": 750}),
+        ('{"telegram": 10}', {"telegram": 10}),
+    ],
+)
+def test_burst_windows_per_platform_with_a_default_for_the_rest(
+    env: Any, raw: str | None, windows: dict[str, int]
+) -> None:
+    settings = env(**({} if raw is None else {"BURST_WINDOW_MS": raw}))
+    assert settings.burst_window_ms == windows
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("telegram=", "BURST_WINDOW_MS: 'telegram=' is not platform=milliseconds"),
+        ("telegram=60001", "BURST_WINDOW_MS: telegram: 60001 ms is outside 0..60000"),
+        ("-1", "BURST_WINDOW_MS: *: -1 ms is outside 0..60000"),
+    ],
+)
+def test_a_malformed_burst_window_is_named(env: Any, raw: str, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        env(BURST_WINDOW_MS=raw)
+    assert error.value.message == message

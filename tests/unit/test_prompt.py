@@ -6,7 +6,7 @@ from typing import Any, Literal
 import pytest
 
 from neiromatrius.core.answer import parse_answer, response_schema
-from neiromatrius.core.models import ContextMessage
+from neiromatrius.core.models import Category, ContextMessage
 from neiromatrius.core.prompt import PROMPT_VERSION, bound_context, estimate_tokens, system_prompt
 from neiromatrius.errors import UnusableAnswer
 
@@ -142,3 +142,23 @@ def test_bound_context_leaves_no_gap_behind_a_long_message() -> None:
 def test_cyrillic_counts_as_more_tokens_than_latin_of_the_same_length() -> None:
     assert estimate_tokens("привет") > estimate_tokens("privet")
     assert estimate_tokens("") == 0
+
+
+def test_categories_the_business_described_are_explained_to_the_model() -> None:
+    categories = [
+        Category(name="pricing", description="Prices,\n plans and   discounts", examples=("how much?", "a", "b", "c")),
+        Category(name="greeting"),
+        Category(name="warranty", examples=("my kettle\nbroke",)),
+    ]
+
+    prompt = system_prompt(categories, "nm-canary-x")
+
+    assert "- category: exactly one of: pricing, greeting, warranty." in prompt
+    assert '- pricing: Prices, plans and discounts (for example "how much?"; "a"; "b")' in prompt  # three at most
+    assert '- warranty (for example "my kettle broke")' in prompt
+    assert "- greeting" not in prompt  # nothing said about it: only named
+
+
+def test_names_alone_give_the_prompt_without_a_category_section() -> None:
+    assert "The categories:" not in system_prompt(CATEGORIES, "nm-canary-x")
+    assert system_prompt(CATEGORIES, "c") == system_prompt([Category(name=n) for n in CATEGORIES], "c")

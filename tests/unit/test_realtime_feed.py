@@ -146,7 +146,7 @@ async def test_the_waiter_asks_the_server_only_for_messages_reaching_a_final_sta
 
     [(event, table, _)] = client.channels[0].changes
     assert (event, table) == ("UPDATE", "messages")
-    assert client.channels[0].filters == ["state=in.(answered,failed,handoff)"]
+    assert client.channels[0].filters == ["state=in.(answered,draft,failed,handoff)"]
 
 
 async def test_the_waiter_remembers_a_reply_that_landed_before_anyone_waited() -> None:

@@ -14,7 +14,9 @@ from neiromatrius.core.guard import ReplyGuard
 from neiromatrius.core.models import (
     ClaimedMessage,
     Classification,
+    ContextMessage,
     MessageState,
+    Outcome,
     Triage,
     Usage,
 )
@@ -69,10 +71,39 @@ async def test_an_answer_is_stored_with_its_classification_and_the_conversation_
     assert [c.content for c in responder.contexts[0]] == ["Hi", "Hello!"]
 
 
+async def test_a_context_the_claim_brought_is_used_without_asking_the_store() -> None:
+    store, responder = FakeWorkQueue(), FakeResponder(triage())
+    brought = tuple(ContextMessage(role="user", content=f"line {i}") for i in range(9))
+    message = MESSAGE.model_copy(update={"context": brought})
+
+    assert await service(store, responder).process(message, "w1") is MessageState.ANSWERED
+    assert store.context_limit is None  # no round trip for it
+    assert responder.contexts[0] == list(brought[-7:])  # the policy's bound still holds
+
+
 async def test_needs_human_keeps_the_reply_and_hands_the_message_off() -> None:
     store = FakeWorkQueue()
     assert await service(store, FakeResponder(triage(needs_human=True))).process(MESSAGE, "w1") is MessageState.HANDOFF
     assert [(c[0], c[3]) for c in store.completed] == [("m1", MessageState.HANDOFF)]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "state", "logged"),
+    [
+        (Outcome.DRAFT, MessageState.DRAFT, "draft attempt=1 outcome=draft"),
+        (Outcome.HANDOFF, MessageState.HANDOFF, "handoff attempt=1 outcome=handoff"),
+        (Outcome.DISCARDED, None, "discarded attempt=1 outcome=discarded"),  # an operator acted meanwhile
+    ],
+)
+async def test_what_the_controls_made_of_the_answer_is_the_result_and_the_log(
+    outcome: Outcome, state: MessageState | None, logged: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FakeWorkQueue()
+    store.outcome = outcome
+    with caplog.at_level(logging.INFO, logger="neiromatrius.core.triage"):
+        assert await service(store, FakeResponder(triage())).process(MESSAGE, "w1") is state
+    assert [(c[0], c[3]) for c in store.completed] == [("m1", MessageState.ANSWERED)]  # asked to answer
+    assert f"message m1: {logged} category=order_status" in caplog.text
 
 
 @pytest.mark.parametrize(

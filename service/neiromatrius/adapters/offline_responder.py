@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..config import DEFAULT_CATEGORIES
+from ..core.categories import CategoryCatalog, as_catalog
 from ..core.models import ClaimedMessage, Classification, ContextMessage, Triage, Usage
 from ..core.prompt import PROMPT_VERSION
 
@@ -137,19 +138,20 @@ _REPLIES: dict[str, dict[Language, str]] = {
 class OfflineResponder:
     """Implements the ``Responder`` port with keyword rules; the same text always gets the same answer."""
 
-    def __init__(self, categories: Sequence[str] = DEFAULT_CATEGORIES) -> None:
-        self._categories = tuple(categories)
-        self._fallback = "other" if "other" in self._categories else self._categories[0]
+    def __init__(self, categories: Sequence[str] | CategoryCatalog = DEFAULT_CATEGORIES) -> None:
+        self._catalog = as_catalog(categories)
 
     async def respond(self, message: ClaimedMessage, context: list[ContextMessage]) -> Triage:
-        return self.triage(message.content)
+        return self.triage(message.text)  # a burst is read as one text
 
     def triage(self, content: str) -> Triage:
         text = content.lower().replace("ё", "е")
         language = _language(text)
         rule, hits = _first_rule(text)
         wants_human = _count(_HUMAN, text) > 0
-        category = rule.category if rule and rule.category in self._categories else self._fallback
+        names = self._catalog.current.names
+        fallback = "other" if "other" in names else names[0]
+        category = rule.category if rule and rule.category in names else fallback
         needs_human = wants_human or (rule is not None and rule.category in _HANDOFF_CATEGORIES)
         classification = Classification(
             category=category,

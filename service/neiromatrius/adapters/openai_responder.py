@@ -14,6 +14,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self, cast
 
@@ -30,6 +31,7 @@ from openai.types.shared_params import ResponseFormatJSONSchema
 from ..config import Settings
 from ..core.answer import parse_answer, response_schema
 from ..core.backoff import exponential
+from ..core.categories import CategoryCatalog, as_catalog
 from ..core.models import ClaimedMessage, ContextMessage, Triage, Usage
 from ..core.prompt import PROMPT_VERSION, bound_context, system_prompt
 from ..errors import ConfigError, ModelQuotaExceeded, ModelUnavailable, ResponderError, UnusableAnswer
@@ -46,6 +48,14 @@ CONNECT_TIMEOUT = 5.0
 Sleep = Callable[[float], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class _Request:
+    version: int
+    names: tuple[str, ...]
+    system_prompt: str
+    response_format: ResponseFormatJSONSchema
+
+
 class OpenAIResponder:
     """Implements the ``Responder`` port with OpenAI Structured Outputs."""
 
@@ -54,7 +64,7 @@ class OpenAIResponder:
         client: openai.AsyncOpenAI,
         *,
         model: str,
-        categories: Sequence[str],
+        categories: Sequence[str] | CategoryCatalog,
         max_retries: int = 3,
         max_completion_tokens: int = 800,
         context_max_tokens: int = 2000,
@@ -67,21 +77,40 @@ class OpenAIResponder:
         self._client = client
         self._identity_key = identity_key
         self._model = model
-        self._categories = tuple(categories)
+        self._catalog = as_catalog(categories)
+        self._canary = canary
+        self._built: _Request | None = None
         self._attempts = 1 + max_retries
         self._max_completion_tokens = max_completion_tokens
         self._context_max_tokens = context_max_tokens
         self._temperature = temperature
         self._sleep = sleep
         self._jitter = jitter
-        self._system_prompt = system_prompt(self._categories, canary)
-        self._response_format: ResponseFormatJSONSchema = {
-            "type": "json_schema",
-            "json_schema": {"name": "triage", "strict": True, "schema": response_schema(self._categories)},
-        }
+
+    def _request(self) -> _Request:
+        """The prompt and schema of the current categories, built again only when they change."""
+        snapshot = self._catalog.current
+        if self._built is None or self._built.version != snapshot.version:
+            self._built = _Request(
+                version=snapshot.version,
+                names=snapshot.names,
+                system_prompt=system_prompt(snapshot.categories, self._canary),
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": "triage", "strict": True, "schema": response_schema(snapshot.names)},
+                },
+            )
+        return self._built
 
     @classmethod
-    def from_settings(cls, settings: Settings, http_client: httpx.AsyncClient, *, sleep: Sleep = asyncio.sleep) -> Self:
+    def from_settings(
+        cls,
+        settings: Settings,
+        http_client: httpx.AsyncClient,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        catalog: CategoryCatalog | None = None,
+    ) -> Self:
         """Build on the process's shared ``httpx.AsyncClient``, with our timeout and the SDK's retries off."""
         if settings.openai_api_key is None:
             raise ConfigError("OPENAI_API_KEY", "is required for the OpenAI model")
@@ -96,7 +125,7 @@ class OpenAIResponder:
         return cls(
             client,
             model=settings.openai_model,
-            categories=settings.categories,
+            categories=catalog or settings.categories,
             max_retries=settings.openai_max_retries,
             max_completion_tokens=settings.openai_max_completion_tokens,
             context_max_tokens=settings.context_max_tokens,
@@ -106,7 +135,8 @@ class OpenAIResponder:
         )
 
     async def respond(self, message: ClaimedMessage, context: list[ContextMessage]) -> Triage:
-        messages = self._messages(message.content, context)
+        request = self._request()  # one list of categories for the whole call, even if they change meanwhile
+        messages = self._messages(request.system_prompt, message, context)
         failure: openai.OpenAIError | None = None
         for attempt in range(self._attempts):
             if failure is not None:
@@ -116,7 +146,7 @@ class OpenAIResponder:
                 response = await self._client.chat.completions.create(
                     model=self._model,
                     messages=messages,
-                    response_format=self._response_format,
+                    response_format=request.response_format,
                     max_completion_tokens=self._max_completion_tokens,
                     temperature=self._temperature,
                     safety_identifier=self._safety_identifier(message.client_id),
@@ -125,7 +155,7 @@ class OpenAIResponder:
                 self._log(message, _outcome(exc), _elapsed_ms(started))
                 failure = _retryable(exc)
             else:
-                return self._answer(message, response, started)
+                return self._answer(message, response, started, request.names)
         raise ModelUnavailable(
             f"model unavailable after {self._attempts} attempts (last: {_outcome(failure)})"
         ) from failure
@@ -134,14 +164,17 @@ class OpenAIResponder:
         """A keyed hash: OpenAI can tell customers apart without learning (or guessing) their ids."""
         return hmac.new(self._identity_key, client_id.encode(), hashlib.sha256).hexdigest()
 
-    def _messages(self, content: str, context: Sequence[ContextMessage]) -> list[ChatCompletionMessageParam]:
-        messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": self._system_prompt}]
-        for item in bound_context(context, content, self._context_max_tokens):
+    def _messages(
+        self, prompt: str, message: ClaimedMessage, context: Sequence[ContextMessage]
+    ) -> list[ChatCompletionMessageParam]:
+        """The system prompt, the conversation so far, then every message of the burst as the customer sent it."""
+        messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": prompt}]
+        for item in bound_context(context, message.text, self._context_max_tokens):
             if item.role == "assistant":
                 messages.append(ChatCompletionAssistantMessageParam(role="assistant", content=item.content))
             else:
                 messages.append(ChatCompletionUserMessageParam(role="user", content=item.content))
-        messages.append({"role": "user", "content": content})
+        messages.extend(ChatCompletionUserMessageParam(role="user", content=text) for text in message.contents)
         return messages
 
     def _delay(self, retry: int, failure: openai.OpenAIError) -> float:
@@ -152,7 +185,9 @@ class OpenAIResponder:
                 return retry_after
         return exponential(INITIAL_BACKOFF, MAX_BACKOFF, retry) * (1 - 0.25 * self._jitter())
 
-    def _answer(self, message: ClaimedMessage, response: ChatCompletion, started: float) -> Triage:
+    def _answer(
+        self, message: ClaimedMessage, response: ChatCompletion, started: float, categories: Sequence[str]
+    ) -> Triage:
         usage = Usage(
             model=response.model,
             prompt_version=PROMPT_VERSION,
@@ -161,7 +196,7 @@ class OpenAIResponder:
             latency_ms=_elapsed_ms(started),
         )
         try:
-            classification, reply = parse_answer(_content(response), self._categories)
+            classification, reply = parse_answer(_content(response), categories)
         except UnusableAnswer as exc:
             self._log(message, f"unusable {exc.message}", usage.latency_ms, usage)
             # The tokens were spent even though the answer is unusable.

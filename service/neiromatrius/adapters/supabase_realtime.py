@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 
 SUBSCRIBED_TO_POSTGRES = "Subscribed to PostgreSQL"
 RECONNECT_EVERY = 5.0  # how often a subscription whose socket is down tries to connect again
-TERMINAL_STATES = frozenset({"answered", "handoff", "failed"})
+# The bot's part is over: the API's caller gets what there is (a draft waits for a person, like a handoff).
+TERMINAL_STATES = frozenset({"answered", "draft", "handoff", "failed"})
 
 
 class _Subscription:
@@ -172,7 +173,9 @@ class _Subscription:
 
 
 class InboxFeed:
-    """New inbound messages → ``on_message(id)``; every (re)subscription → ``on_ready()``."""
+    """Customer messages to claim → ``on_message(id)``: new ones, and ones that became pending again (the
+    bot handed a conversation back, a released lease). Every (re)subscription → ``on_ready()``. With
+    ``on_categories``, any change to the ``categories`` table calls it (the listener reloads them)."""
 
     def __init__(
         self,
@@ -180,8 +183,10 @@ class InboxFeed:
         on_message: Callable[[str], None],
         on_ready: Callable[[], None],
         reconnect_every: float = RECONNECT_EVERY,
+        on_categories: Callable[[], None] | None = None,
     ) -> None:
         self._on_message = on_message
+        self._on_categories = on_categories
         self._subscription = _Subscription(client, "neiromatrius-inbox", on_ready, self._bind, reconnect_every)
 
     async def start(self, within: float = 10.0) -> bool:
@@ -193,16 +198,35 @@ class InboxFeed:
             schema="public",
             table="messages",
             filter="direction=eq.inbound",
-            callback=self._insert,
+            callback=self._message,
         )
+        # Only inbound messages have a state; the filter keeps the pipeline's own updates on the server.
+        channel.on_postgres_changes(
+            RealtimePostgresChangesListenEvent.Update,
+            schema="public",
+            table="messages",
+            filter="state=eq.pending",
+            callback=self._message,
+        )
+        if self._on_categories is not None:
+            channel.on_postgres_changes(
+                RealtimePostgresChangesListenEvent.All,
+                schema="public",
+                table="categories",
+                callback=self._categories,
+            )
 
     async def stop(self) -> None:
         await self._subscription.close()
 
-    def _insert(self, payload: PostgresChangesPayload) -> None:
+    def _message(self, payload: PostgresChangesPayload) -> None:
         record = _record(payload)
         if "id" in record:
             self._on_message(str(record["id"]))
+
+    def _categories(self, payload: PostgresChangesPayload) -> None:
+        assert self._on_categories is not None
+        self._on_categories()
 
 
 class RealtimeReplyWaiter:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,9 @@ from postgrest import APIError
 from supabase import AsyncClient
 
 from ..core.models import (
+    Category,
     ClaimedMessage,
+    Completion,
     ContextMessage,
     DeliveryAttempt,
     DeliveryJob,
@@ -18,6 +21,7 @@ from ..core.models import (
     Intake,
     MessageState,
     MessageView,
+    Outcome,
     QueueStats,
     Triage,
 )
@@ -40,10 +44,19 @@ def _translate(exc: Exception, what: str) -> StoreError:
 
 
 class SupabaseMessageStore:
-    """Every write is one RPC (one transaction); see supabase/migrations for the functions."""
+    """Every write is one RPC (one transaction); see supabase/migrations for the functions.
 
-    def __init__(self, client: AsyncClient) -> None:
+    ``burst_windows`` (milliseconds of quiet per platform, ``"*"`` for the rest) makes a claim take a
+    conversation's unfinished customer messages together, once the newest is that old: one model call
+    answers them all. None claims one message at a time. ``context_limit`` makes a claim bring the conversation
+    so far (that many messages at most), so the listener need not ask for it."""
+
+    def __init__(
+        self, client: AsyncClient, burst_windows: Mapping[str, int] | None = None, context_limit: int | None = None
+    ) -> None:
         self._client = client
+        self._burst_windows = dict(burst_windows) if burst_windows is not None else None
+        self._context_limit = context_limit  # set: a claim brings the conversation so far with it
 
     async def _rpc(self, name: str, params: dict[str, Any]) -> Any:
         try:
@@ -84,10 +97,14 @@ class SupabaseMessageStore:
         return MessageView.model_validate(data)
 
     async def claim(self, worker: str, limit: int, lease_seconds: float, max_attempts: int) -> list[ClaimedMessage]:
-        rows = await self._rpc(
-            "claim_messages",
-            {"p_worker": worker, "p_limit": limit, "p_lease_seconds": lease_seconds, "p_max_attempts": max_attempts},
-        )
+        params: dict[str, Any] = {
+            "p_worker": worker, "p_limit": limit, "p_lease_seconds": lease_seconds, "p_max_attempts": max_attempts,
+        }  # fmt: skip
+        if self._burst_windows is not None:
+            params["p_burst_windows"] = self._burst_windows
+        if self._context_limit is not None:
+            params["p_context_limit"] = self._context_limit
+        rows = await self._rpc("claim_messages", params)
         return [ClaimedMessage.model_validate(row) for row in rows or []]
 
     async def extend_lease(self, message_id: str, worker: str, lease_seconds: float) -> bool:
@@ -116,7 +133,7 @@ class SupabaseMessageStore:
             for row in rows
         ]
 
-    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> str:
+    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> Completion:
         data = await self._rpc(
             "complete_message",
             {
@@ -130,7 +147,11 @@ class SupabaseMessageStore:
         )
         status = data.get("status")
         if status in ("completed", "already_done"):
-            return str(data["reply_id"])
+            return Completion(
+                reply_id=str(data["reply_id"]),
+                outcome=Outcome(data.get("outcome") or "sent"),  # bot replies from before the controls were all sent
+                message_ids=tuple(data.get("message_ids") or (message_id,)),
+            )
         if status == "not_found":
             raise NotFound("No such message.")
         raise LeaseLost(f"message {message_id} is held by another worker")
@@ -166,3 +187,24 @@ class SupabaseMessageStore:
                 "p_next_attempt_at": next_attempt_at.isoformat() if next_attempt_at else None,
             },
         )
+
+
+class SupabaseCategories:
+    """The ``CategorySource`` port: the ``categories`` table through PostgREST."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def categories(self) -> list[Category]:
+        try:
+            response = await (
+                self._client.table("categories")
+                .select("name,description,examples")
+                .eq("active", True)
+                .order("position")
+                .order("name")
+                .execute()
+            )
+        except (APIError, httpx.HTTPError) as exc:
+            raise _translate(exc, "categories") from exc
+        return [Category.model_validate(row) for row in response.data or []]

@@ -12,7 +12,7 @@ import httpx
 from .model import Check
 
 TEST_MESSAGE = {"client_id": "check_client", "content": "Привет! Тестовое сообщение"}
-TERMINAL_STATES = ("answered", "handoff", "failed")
+TERMINAL_STATES = ("answered", "draft", "handoff", "failed")
 _UNREACHABLE_FIX = "check that the API runs and that --url is its public address (Dokploy domain, proxy)"
 
 

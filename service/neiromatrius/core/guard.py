@@ -3,7 +3,7 @@
 Instructions in the system prompt ask the model not to obey the customer's injected instructions;
 this check does not rely on the model having listened. It refuses an answer whose reply carries the
 deployment's canary, a long verbatim stretch of the system prompt or one of the service's secrets,
-or whose category is not a configured one. A refused answer goes to a human and nothing is sent.
+or whose category is not one the business offers now. A refused answer goes to a human and nothing is sent.
 
 Matching runs on folded text (NFKC, invisible format characters dropped, case-folded, whitespace
 collapsed), so re-wrapping, upper-casing or zero width characters do not hide a leak.
@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 
 from ..errors import UnusableAnswer
+from .categories import CategoryCatalog, as_catalog
 from .models import Triage
 
 # A reply sharing this many consecutive characters with the system prompt is quoting it. 40 folded
@@ -26,12 +27,17 @@ MIN_SECRET_CHARS = 16
 
 
 class ReplyGuard:
-    """Checks every responder's answer (``check``); pure, built once from the deployment's settings."""
+    """Checks every responder's answer (``check``): built once from the settings, reading the current categories."""
 
     def __init__(
-        self, *, categories: Sequence[str], system_prompt: str, canary: str, secrets: Iterable[str] = ()
+        self,
+        *,
+        categories: Sequence[str] | CategoryCatalog,
+        system_prompt: str,
+        canary: str,
+        secrets: Iterable[str] = (),
     ) -> None:
-        self._categories = frozenset(categories)
+        self._catalog = as_catalog(categories)  # the current list at each check: the business edits it
         prompt = _fold(system_prompt)
         self._prompt_windows = {prompt[i : i + PROMPT_WINDOW] for i in range(len(prompt) - PROMPT_WINDOW + 1)}
         self._canary = _squeeze(canary)
@@ -47,7 +53,7 @@ class ReplyGuard:
             raise UnusableAnswer(reason, usage=triage.usage)  # the tokens were spent all the same
 
     def _refusal(self, triage: Triage) -> str | None:
-        if triage.classification.category not in self._categories:
+        if triage.classification.category not in self._catalog.current.names:
             return "category_not_allowed"
         folded = _fold(triage.reply)
         squeezed = _squeeze(folded)

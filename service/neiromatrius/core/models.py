@@ -13,12 +13,23 @@ class MessageState(StrEnum):
     PENDING = "pending"
     PROCESSING = "processing"
     ANSWERED = "answered"
+    DRAFT = "draft"  # the bot's answer waits for an operator's approval
     HANDOFF = "handoff"
     FAILED = "failed"
 
     @property
     def terminal(self) -> bool:
-        return self in (MessageState.ANSWERED, MessageState.HANDOFF, MessageState.FAILED)
+        """The bot's part is over: answered, waiting for a person (draft, handoff), or failed."""
+        return self in (MessageState.ANSWERED, MessageState.DRAFT, MessageState.HANDOFF, MessageState.FAILED)
+
+
+class Outcome(StrEnum):
+    """What ``complete_message`` made of the model's answer; the conversation controls decide, in SQL."""
+
+    SENT = "sent"  # delivered to the customer
+    DRAFT = "draft"  # stored for an operator to approve, edit or discard
+    HANDOFF = "handoff"  # a person takes over (the customer gets the handoff notice)
+    DISCARDED = "discarded"  # an operator acted while the model answered: kept, never sent
 
 
 class Model(BaseModel):
@@ -94,8 +105,17 @@ class ContextMessage(Model):
     content: str
 
 
+class BurstMessage(Model):
+    id: str
+    content: str
+    created_at: datetime
+
+
 class ClaimedMessage(Model):
-    """An inbound message this worker holds a lease on."""
+    """An inbound message this worker holds a lease on, with the rest of its burst.
+
+    ``burst`` holds every customer message claimed together with this one (itself first), oldest first:
+    quick lines of one conversation are answered by one model call. Empty when claimed alone."""
 
     id: str
     conversation_id: str
@@ -105,6 +125,35 @@ class ClaimedMessage(Model):
     content: str
     attempts: int
     created_at: datetime
+    burst: tuple[BurstMessage, ...] = ()
+    # The conversation before the burst, when the claim brought it (one round trip less); None: ask for it.
+    context: tuple[ContextMessage, ...] | None = None
+
+    @property
+    def contents(self) -> tuple[str, ...]:
+        """What the customer wrote, one item per message, oldest first."""
+        return tuple(item.content for item in self.burst) if self.burst else (self.content,)
+
+    @property
+    def text(self) -> str:
+        """The burst as one text (rules and budgets that look at the whole of it)."""
+        return "\n".join(self.contents)
+
+
+class Completion(Model):
+    """The answer stored: its reply, what the controls made of it, and the messages it answers."""
+
+    reply_id: str
+    outcome: Outcome
+    message_ids: tuple[str, ...] = ()
+
+
+class Category(Model):
+    """A category the business offers the model (the ``categories`` table)."""
+
+    name: str
+    description: str = ""
+    examples: tuple[str, ...] = ()
 
 
 class MessageView(Model):

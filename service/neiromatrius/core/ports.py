@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Protocol
 
 from .models import (
+    Category,
     ClaimedMessage,
+    Completion,
     ContextMessage,
     DeliveryAttempt,
     DeliveryJob,
@@ -51,9 +53,10 @@ class WorkQueue(Protocol):
         """The conversation's messages before ``message``, oldest first, at most ``limit``."""
         ...
 
-    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> str:
-        """Store classification + reply + state in one transaction; return the reply id.
+    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> Completion:
+        """Store classification + reply + state in one transaction (the whole burst); say what it became.
 
+        The conversation controls decide the outcome there (sent, draft, handoff, discarded), not the caller.
         Raise ``LeaseLost`` when another worker holds the message now.
         """
         ...
@@ -64,6 +67,14 @@ class WorkQueue(Protocol):
 
     async def release(self, message_id: str, worker: str) -> None:
         """Give the lease back (on shutdown) so another worker takes the message at once."""
+        ...
+
+
+class CategorySource(Protocol):
+    """Where the business keeps its categories (the listener reloads them when they change)."""
+
+    async def categories(self) -> list[Category]:
+        """The active categories, in the order they are offered; raise ``StoreError`` if unreadable."""
         ...
 
 

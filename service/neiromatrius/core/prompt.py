@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from .models import ContextMessage
+from .models import Category, ContextMessage
 
 PROMPT_VERSION = "triage-2026-11-27"
 
@@ -47,14 +47,30 @@ Fields:
 - confidence: how sure you are of the category, from 0 to 1.
 - needs_human: true when a person must look at this conversation.
 - reply: the message to send to the customer.
-"""
+{catalog}"""
+# What the business says about its categories, when it said anything (the ``categories`` table).
+_CATALOG = "\nThe categories:\n{lines}\n"
+_MAX_EXAMPLES = 3
 
 
-def system_prompt(categories: Sequence[str], canary: str) -> str:
+def system_prompt(categories: Sequence[Category | str], canary: str) -> str:
     """The system message. It holds no secrets (assume a customer will manage to read it), only the
     deployment's ``canary``: a marker that nothing but these instructions carries, so a reply holding
-    it has leaked them (see ``core.guard``)."""
-    return _SYSTEM_PROMPT.format(categories=", ".join(categories), canary=canary)
+    it has leaked them (see ``core.guard``). Categories with a description or examples are explained."""
+    items = [item if isinstance(item, Category) else Category(name=item) for item in categories]
+    lines = [_explain(item) for item in items if item.description or item.examples]
+    catalog = _CATALOG.format(lines="\n".join(lines)) if lines else ""
+    names = ", ".join(item.name for item in items)
+    return _SYSTEM_PROMPT.format(categories=names, canary=canary, catalog=catalog)
+
+
+def _explain(category: Category) -> str:
+    description = " ".join(category.description.split())
+    line = f"- {category.name}: {description}" if description else f"- {category.name}"
+    if category.examples:
+        quoted = "; ".join(f'"{" ".join(example.split())}"' for example in category.examples[:_MAX_EXAMPLES])
+        line += f" (for example {quoted})"
+    return line
 
 
 def estimate_tokens(text: str) -> int:

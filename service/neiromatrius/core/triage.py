@@ -12,13 +12,16 @@ from typing import TypeVar
 from ..errors import LeaseLost, ModelQuotaExceeded, ResponderError, StoreError, UnusableAnswer
 from .backoff import Backoff
 from .guard import ReplyGuard
-from .models import ClaimedMessage, MessageState, Triage, Usage
+from .models import ClaimedMessage, MessageState, Outcome, Triage, Usage
 from .ports import Responder, WorkQueue
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 STORE_FIRST_RETRY_SECONDS = 0.25
 STORE_MAX_RETRY_SECONDS = 4.0
+# A discarded answer (None) leaves its messages to the operator who acted, or pending for the bot again.
+_STATE_OF_OUTCOME = {Outcome.SENT: MessageState.ANSWERED, Outcome.DRAFT: MessageState.DRAFT,
+                     Outcome.HANDOFF: MessageState.HANDOFF}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,8 @@ class TriageService:
         self._sleep = sleep
 
     async def process(self, message: ClaimedMessage, worker: str) -> MessageState | None:
-        """Answer, hand off or fail ``message``; None when another worker took it over meanwhile."""
+        """Answer (or draft), hand off or fail ``message`` and its burst; None when it is not the bot's to
+        finish any more: another worker took it over, or an operator acted while the model answered."""
         started = time.monotonic()
         try:
             state, detail = await self._process(message, worker)
@@ -53,12 +57,16 @@ class TriageService:
             return None
         logger.info(
             "message %s: %s attempt=%d %s ms=%d",
-            message.id, state.value, message.attempts, detail, (time.monotonic() - started) * 1000,
+            message.id, state.value if state else "discarded", message.attempts, detail,
+            (time.monotonic() - started) * 1000,
         )  # fmt: skip
         return state
 
-    async def _process(self, message: ClaimedMessage, worker: str) -> tuple[MessageState, str]:
-        context = await self._store.context(message, self._policy.context_messages)
+    async def _process(self, message: ClaimedMessage, worker: str) -> tuple[MessageState | None, str]:
+        if message.context is not None:  # the claim brought it
+            context = list(message.context[-self._policy.context_messages :])
+        else:
+            context = await self._store.context(message, self._policy.context_messages)
         try:
             triage = await self._with_lease(message, worker, self._responder.respond(message, context))
             self._guard.check(triage)  # whichever responder answered: a leak goes to a human, unsent
@@ -73,8 +81,11 @@ class TriageService:
             await self._finish(message, worker, MessageState.FAILED, f"{exc.code}: {exc.message}")
             return MessageState.FAILED, f"reason={exc.code}"
         state = MessageState.HANDOFF if triage.classification.needs_human else MessageState.ANSWERED
-        await self._retrying(lambda: self._store.complete(message.id, worker, triage, state))
-        return state, _summary(triage)
+        done = await self._retrying(lambda: self._store.complete(message.id, worker, triage, state))
+        # The controls decided in the completing transaction; report what they made of the answer.
+        final = _STATE_OF_OUTCOME.get(done.outcome)
+        burst = f" burst={len(message.burst)}" if len(message.burst) > 1 else ""
+        return final, f"outcome={done.outcome.value}{burst} {_summary(triage)}"
 
     async def _finish(self, message: ClaimedMessage, worker: str, state: MessageState, error: str) -> None:
         await self._retrying(lambda: self._store.finish_without_reply(message.id, worker, state, error))

@@ -16,6 +16,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from ..core.backoff import Backoff
+from ..core.categories import CategoryRefresher
 from ..core.delivery import DeliveryService
 from ..core.models import ClaimedMessage
 from ..core.ports import Feed, WorkQueue
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 FIRST_BACKOFF_SECONDS = 0.2  # after a failed claim or delivery round; doubling up to the sweep interval
+QUIET_MARGIN = 0.05  # after a burst window: the hint arrives a moment after the row's created_at
 FeedFactory = Callable[[Callable[[str], None], Callable[[], None]], Feed]
 
 
@@ -38,6 +40,7 @@ class ListenerPolicy:
     delivery_runners: int = 2
     delivery_poll: float = 1.0
     shutdown_grace: float = 8.0
+    burst_window: float = 0.0  # the longest quiet window (s): claim again once it has passed after a message
 
 
 def worker_id() -> str:
@@ -76,6 +79,7 @@ class Listener:
         feed_factory: FeedFactory,
         policy: ListenerPolicy,
         worker: str | None = None,
+        categories: CategoryRefresher | None = None,
     ) -> None:
         self.worker = worker or worker_id()
         self._store = store
@@ -87,6 +91,9 @@ class Listener:
         self._work = _Hints(policy.concurrency)
         self._deliveries = _Hints(policy.delivery_runners)
         self._inflight: dict[str, ClaimedMessage] = {}
+        self._categories = categories
+        self._last_hint = 0.0
+        self._quiet_timer: asyncio.TimerHandle | None = None
 
     @property
     def running(self) -> bool:
@@ -97,7 +104,9 @@ class Listener:
         self._stopping.set()
 
     async def run(self) -> None:
-        feed = self._feed_factory(lambda _id: self._work.poke(), self._sweep)
+        feed = self._feed_factory(self._hint, self._sweep)
+        if self._categories is not None:
+            await self._categories.refresh()  # before the first claim: the model sees the business's list
         subscribed = await feed.start()
         logger.info(
             "listener %s: %d consumers, realtime %s, sweep every %.1fs",
@@ -114,6 +123,25 @@ class Listener:
             await self._shutdown(consumers, helpers)
             await feed.stop()
 
+    def _hint(self, _message_id: str) -> None:
+        """A message to claim: look now, and again once its burst window has passed (a claim leaves a
+        conversation alone until it has been quiet that long). One timer serves every hint."""
+        self._work.poke()
+        if self._policy.burst_window <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        self._last_hint = loop.time()
+        if self._quiet_timer is None:
+            self._quiet_timer = loop.call_later(self._policy.burst_window + QUIET_MARGIN, self._quiet)
+
+    def _quiet(self) -> None:
+        self._quiet_timer = None
+        self._work.poke()
+        loop = asyncio.get_running_loop()
+        due = self._last_hint + self._policy.burst_window + QUIET_MARGIN
+        if due > loop.time() and not self._stopping.is_set():  # hints came meanwhile: their windows end later
+            self._quiet_timer = loop.call_at(due, self._quiet)
+
     def _sweep(self) -> None:
         for _ in range(self._policy.concurrency):
             self._work.poke()
@@ -123,6 +151,8 @@ class Listener:
         while True:
             await asyncio.sleep(self._policy.sweep_interval)
             self._sweep()
+            if self._categories is not None and self._categories.stale():
+                self._categories.request()  # in case a change event was missed
 
     async def _consume(self) -> None:
         backoff = Backoff(FIRST_BACKOFF_SECONDS, self._policy.sweep_interval)
@@ -170,6 +200,10 @@ class Listener:
 
     async def _shutdown(self, consumers: list[asyncio.Task[None]], helpers: list[asyncio.Task[None]]) -> None:
         logger.info("listener %s: stopping; %d message(s) in flight", self.worker, len(self._inflight))
+        if self._quiet_timer is not None:
+            self._quiet_timer.cancel()
+        if self._categories is not None:
+            await self._categories.aclose()
         self._work.close(len(consumers))
         self._deliveries.close(len(helpers))
         for task in helpers:

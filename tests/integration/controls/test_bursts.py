@@ -61,6 +61,18 @@ async def test_the_window_is_per_platform_with_a_default(pipeline: Pipeline, db:
     assert len(claimed["burst"]) == 2 and claimed["id"] == first
 
 
+async def test_a_platform_the_windows_do_not_name_is_claimed_one_message_at_a_time(
+    pipeline: Pipeline, db: asyncpg.Connection
+) -> None:
+    _, first = await pipeline.intake("a")
+    _, second = await pipeline.intake("b")
+    [claimed] = await pipeline.claim(windows={"telegram": 60_000})  # the tests' platform is "test"
+    assert [m["id"] for m in claimed["burst"]] == [first]  # at once, and alone
+    assert (await pipeline.complete(first))["message_ids"] == [first]
+    [alone] = await pipeline.claim(windows={"telegram": 60_000})
+    assert [m["id"] for m in alone["burst"]] == [second]
+
+
 async def test_a_message_arriving_while_the_burst_is_answered_waits_for_its_own_turn(
     pipeline: Pipeline, db: asyncpg.Connection
 ) -> None:

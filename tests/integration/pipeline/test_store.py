@@ -17,6 +17,7 @@ from neiromatrius.core.models import (
     DeliveryOutcome,
     IncomingMessage,
     MessageState,
+    Outcome,
     Triage,
     Usage,
 )
@@ -198,6 +199,32 @@ async def test_next_message_of_a_conversation_is_claimable_once_the_first_is_don
     assert [(c.role, c.content) for c in context] == [("user", "a1"), ("assistant", "Здравствуйте! Чем могу помочь?")]
 
 
+async def test_a_claim_with_a_context_limit_brings_the_same_context_the_listener_would_read(
+    store: SupabaseMessageStore, incoming: Make
+) -> None:
+    for text in ("a1", "a2", "a3"):
+        await store.intake(incoming(text))
+        [claimed] = await store.claim("w1", 10, 30, 3)
+        await store.complete(claimed.id, "w1", triage(f"reply to {text}"), MessageState.ANSWERED)
+    await store.intake(incoming("a4"))
+    await store.intake(incoming("a5"))  # after the head: not context (it is the head's burst, or later)
+    bringing = SupabaseMessageStore(store._client, context_limit=4)
+
+    [head] = await bringing.claim("w2", 10, 30, 3)
+
+    assert head.content == "a4" and head.context is not None
+    assert [(c.role, c.content) for c in head.context] == [  # the newest four, oldest first
+        ("user", "a2"), ("assistant", "reply to a2"), ("user", "a3"), ("assistant", "reply to a3"),
+    ]  # fmt: skip
+    assert list(head.context) == await store.context(head, 4)  # what the select it replaces answers
+
+
+async def test_without_a_context_limit_a_claim_brings_none(store: SupabaseMessageStore, incoming: Make) -> None:
+    await store.intake(incoming("b1"))
+    [claimed] = await store.claim("w1", 10, 30, 3)
+    assert claimed.context is None
+
+
 async def test_concurrent_claims_never_share_a_message(store: SupabaseMessageStore, incoming: Make) -> None:
     for i in range(20):
         await store.intake(incoming(f"m{i}", chat_id=f"chat-{i}"))
@@ -241,10 +268,11 @@ async def test_complete_writes_classification_reply_and_state_in_one_go_and_only
     intake = await store.intake(incoming())
     [claimed] = await store.claim("w1", 1, 30, 3)
 
-    reply_id = await store.complete(claimed.id, "w1", triage(), MessageState.ANSWERED)
+    done = await store.complete(claimed.id, "w1", triage(), MessageState.ANSWERED)
     again = await store.complete(claimed.id, "w1", triage("other"), MessageState.ANSWERED)
 
-    assert again == reply_id
+    assert (done.outcome, done.message_ids) == (Outcome.SENT, (intake.id,))
+    assert (again.reply_id, again.outcome) == (done.reply_id, Outcome.SENT)
     view = await store.get(intake.id)
     assert view.state is MessageState.ANSWERED and view.response == "Здравствуйте! Чем могу помочь?"
     assert view.classification is not None and view.classification.category == "greeting"
@@ -257,7 +285,7 @@ async def test_complete_writes_classification_reply_and_state_in_one_go_and_only
     assert await db.fetchval("select count(*) from replies where message_id = $1", intake.id) == 1
     outbound = await db.fetchrow("select * from messages where reply_to = $1", intake.id)
     assert outbound is not None and outbound["direction"] == "outbound" and outbound["state"] is None
-    reply = await db.fetchrow("select * from replies where id = $1", reply_id)
+    reply = await db.fetchrow("select * from replies where id = $1", done.reply_id)
     assert reply is not None and reply["delivery_state"] == "pending" and reply["outbound_message_id"] == outbound["id"]
 
 
@@ -291,7 +319,7 @@ async def test_deliveries_are_claimed_once_recorded_and_retried_when_due(
 ) -> None:
     await store.intake(incoming(webhook_url="https://example.com/hook"))
     [claimed] = await store.claim("w1", 1, 30, 3)
-    reply_id = await store.complete(claimed.id, "w1", triage(), MessageState.ANSWERED)
+    reply_id = (await store.complete(claimed.id, "w1", triage(), MessageState.ANSWERED)).reply_id
 
     [job] = await store.claim_deliveries("d1", 10, 30)
     assert (job.reply_id, job.attempt, job.webhook_url) == (reply_id, 1, "https://example.com/hook")
