@@ -20,6 +20,7 @@ const SOURCES: LiveSource[] = [
   { table: "conversations", touches: (r) => [str(r.id)] },
   { table: "messages", touches: (r) => [str(r.conversation_id)] },
   { table: "classifications", touches: (r) => [str(r.conversation_id)] },
+  { table: "replies", touches: (r) => [str(r.conversation_id)] },
 ];
 
 type Props = { initial: InboxItem[]; me: string; tab: Tab; filters: Filters };
@@ -139,6 +140,12 @@ function InboxRow({ item }: { item: InboxItem }) {
         {last ? last.content : t.inbox.noMessages}
       </p>
       {state ? <span className={`state state-${state}`}>{t.values.state[state as keyof typeof t.values.state] ?? state}</span> : null}
+      {item.unread ? (
+        <span className="unread" data-testid="unread" aria-label={format(t.inbox.unread, { n: item.unread })}>
+          {item.unread}
+        </span>
+      ) : null}
+      {item.draftsWaiting ? <span className="state">{format(t.inbox.drafts, { n: item.draftsWaiting })}</span> : null}
       <ClassificationBadges value={item.lastInbound?.classification ?? null} compact />
       {last ? (
         <time dateTime={last.created_at} className="muted">

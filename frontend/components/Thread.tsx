@@ -1,9 +1,10 @@
 "use client";
 
-import { useCallback } from "react";
+import { useCallback, useState } from "react";
 
 import { ClassificationBadges } from "@/components/ClassificationBadges";
 import { LiveBanner } from "@/components/LiveBanner";
+import { act, refusalKind } from "@/lib/conversation/controls";
 import { compareThread, fetchThread, type ThreadMessage } from "@/lib/conversation/model";
 import { format } from "@/lib/i18n";
 import { useI18n } from "@/lib/i18n/context";
@@ -54,9 +55,13 @@ function ThreadItem({ message }: { message: ThreadMessage }) {
   const delivery = message.delivery;
   const who = inbound
     ? t.conversation.customer
-    : delivery?.model // operator replies have no model
-      ? format(t.conversation.bot, { model: delivery.model })
-      : t.conversation.reply;
+    : delivery?.kind === "operator"
+      ? t.controls.operator
+      : delivery?.kind === "handoff_notice"
+        ? t.controls.handoffNotice
+        : delivery?.model
+          ? format(t.conversation.bot, { model: delivery.model })
+          : t.conversation.reply;
   return (
     <li className={inbound ? "msg in" : "msg out"} data-message={message.id} data-direction={message.direction}>
       <p className="who">
@@ -78,8 +83,33 @@ function ThreadItem({ message }: { message: ThreadMessage }) {
           {" · "}
           {format(t.delivery.attempts, { n: delivery.delivery_attempts })}
           {delivery.last_delivery_error ? ` · ${format(t.delivery.error, { error: delivery.last_delivery_error })}` : null}
+          {delivery.delivery_state === "failed" ? <RetryDelivery replyId={delivery.id} /> : null}
         </p>
       ) : null}
     </li>
+  );
+}
+
+/** A reply whose delivery failed for good goes out again (same webhook-id, so receivers deduplicate). */
+function RetryDelivery({ replyId }: { replyId: string }) {
+  const supabase = useSupabase();
+  const { t } = useI18n();
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<string | null>(null);
+  const retry = async () => {
+    setBusy(true);
+    setProblem(null);
+    const error = await act(supabase, { name: "resend_reply", args: { p_reply_id: replyId } });
+    if (error) setProblem(format(t.controls.refused[refusalKind(error)], { reason: error.message }));
+    setBusy(false);
+  };
+  return (
+    <>
+      {" "}
+      <button type="button" disabled={busy} data-action="resend" onClick={retry}>
+        {t.controls.retry}
+      </button>
+      {problem ? <span role="alert" className="error">{problem}</span> : null}
+    </>
   );
 }

@@ -12,7 +12,7 @@ export type Conversation = Pick<Tables<"conversations">, "id" | "client_id" | "p
 
 export type Delivery = Pick<
   Tables<"replies">,
-  "id" | "model" | "delivery_state" | "delivery_attempts" | "last_delivery_error" | "delivered_at"
+  "id" | "model" | "kind" | "author_id" | "delivery_state" | "delivery_attempts" | "last_delivery_error" | "delivered_at"
 >;
 
 /** One message of the thread: an inbound one with its classification, an outbound one with its reply row
@@ -24,7 +24,7 @@ export type ThreadMessage = Pick<
 
 const THREAD_SELECT = `id, direction, content, state, created_at, updated_at, reply_to, last_error,
   classifications (${CLASSIFICATION_COLUMNS}),
-  replies!replies_outbound_message_id_fkey (id, model, delivery_state, delivery_attempts, last_delivery_error, delivered_at)`;
+  replies!replies_outbound_message_id_fkey (id, model, kind, author_id, delivery_state, delivery_attempts, last_delivery_error, delivered_at)`;
 
 type Fetched = Omit<ThreadMessage, "classification" | "delivery"> & {
   classifications: Classification | Classification[] | null;

@@ -11,7 +11,7 @@ import { ReadError } from "./errors";
 /** How long changes are gathered before the rows they touch are read again. */
 const COALESCE_MS = 50;
 
-export type LiveTable = "conversations" | "messages" | "classifications" | "replies";
+export type LiveTable = "conversations" | "messages" | "classifications" | "replies" | "notes";
 
 /** One table whose changes touch the collection, and which of the collection's rows a change touches. */
 export type LiveSource = {

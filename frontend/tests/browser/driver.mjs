@@ -57,6 +57,12 @@ const commands = {
   async click({ page: id, selector }) {
     await page(id).locator(selector).first().click();
   },
+  async selectOption({ page: id, selector, value }) {
+    await page(id).locator(selector).first().selectOption(value);
+  },
+  async dblclick({ page: id, selector }) {
+    await page(id).locator(selector).first().dblclick();
+  },
   async waitFor({ page: id, selector, state = "visible", timeout = 10000 }) {
     await page(id).locator(selector).first().waitFor({ state, timeout });
   },

@@ -83,3 +83,28 @@ describe("filters and order", () => {
     expect(parseFilters({ platform: "test", urgency: ["a", "b"], other: "x" })).toEqual({ platform: "test" });
   });
 });
+
+describe("the controls on an inbox row", () => {
+  const base = { id: "c", client_id: "c", platform: "p", chat_id: "x", updated_at: "2026-12-04T10:00:00Z", messages: [] };
+  const now = Date.parse("2026-12-04T10:00:00Z");
+  it("reads the assignee, resolution, drafts and unread count", () => {
+    const row = toInboxItem({ ...base, bot_mode: "auto", bot_paused_at: null, bot_paused_until: null, assignee_id: "me",
+      status: "resolved", resolved_at: "2026-12-04T09:00:00Z", unread_count: 3, replies: [{ id: "d1" }, { id: "d2" }] }, now); // prettier-ignore
+    expect([row.assignedTo, row.resolvedAt, row.draftsWaiting, row.unread, row.botEnabled]).toEqual(
+      ["me", "2026-12-04T09:00:00Z", 2, 3, true]); // prettier-ignore
+    expect(toInboxItem({ ...base, status: "open", resolved_at: "2026-12-04T09:00:00Z" }, now).resolvedAt).toBeNull();
+  });
+  it("counts the bot as off when its mode is off or an operator's reply paused it", () => {
+    const enabled = (over: object) => toInboxItem({ ...base, ...over }, now).botEnabled;
+    expect(enabled({ bot_mode: "off" })).toBe(false);
+    expect(enabled({ bot_mode: "auto", bot_paused_at: "2026-12-04T09:00:00Z", bot_paused_until: null })).toBe(false);
+    expect(enabled({ bot_mode: "auto", bot_paused_at: "2026-12-04T09:00:00Z", bot_paused_until: "2026-12-04T09:30:00Z" })).toBe(true);
+    expect(enabled({ bot_mode: "draft" })).toBe(true);
+  });
+  it("puts a taken-over conversation whose customer wrote last in Needs a person, and in Mine", () => {
+    const at = "2026-12-04T10:00:00Z";
+    const row = toInboxItem({ ...base, bot_mode: "off", assignee_id: "me", status: "open", messages: [
+      { id: "m", direction: "inbound", content: "hi", state: "pending", created_at: at, classifications: null }] }, now); // prettier-ignore
+    expect(TABS.filter((tab) => inTab(tab, row, "me"))).toEqual(["needs_person", "mine"]);
+  });
+});

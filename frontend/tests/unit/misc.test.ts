@@ -68,7 +68,7 @@ describe("supabaseConfig", () => {
 describe("thread", () => {
   it("takes the embedded classification and reply, and orders by time then id", () => {
     const base = { content: "x", state: null, updated_at: "", reply_to: null, last_error: null };
-    const a = toThreadMessage({ ...base, id: "b", direction: "outbound", created_at: "2026-12-01T10:00:00Z", classifications: null, replies: [{ id: "r", model: "m", delivery_state: "delivered", delivery_attempts: 1, last_delivery_error: null, delivered_at: null }] }); // prettier-ignore
+    const a = toThreadMessage({ ...base, id: "b", direction: "outbound", created_at: "2026-12-01T10:00:00Z", classifications: null, replies: [{ id: "r", model: "m", kind: "bot", author_id: null, delivery_state: "delivered", delivery_attempts: 1, last_delivery_error: null, delivered_at: null }] }); // prettier-ignore
     const b = toThreadMessage({ ...base, id: "a", direction: "inbound", created_at: "2026-12-01T10:00:00Z", classifications: [], replies: null }); // prettier-ignore
     expect(a.delivery?.model).toBe("m");
     expect(b.classification).toBeNull();

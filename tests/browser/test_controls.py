@@ -1,0 +1,132 @@
+"""The conversation controls in Chromium: an operator takes a conversation over and replies (delivered to the
+webhook receiver signed, once, however often the button is clicked), the bot stays quiet afterwards, a draft
+approved after an edit delivers the edited text, an empty or oversize reply gets a clear message."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+from standardwebhooks import Webhook
+
+from neiromatrius.adapters.webhooks import webhook_secret
+from neiromatrius.config import Settings
+from tests.browser.conftest import Console
+from tests.e2e.conftest import SECRET_KEY
+from tests.support.http_receiver import Received
+from tests.support.waiting import blocking_eventually
+
+pytestmark = [pytest.mark.local_only, pytest.mark.timeout(300)]
+
+SETTLE = 20.0  # the listener's answer and a delivery, on a loaded machine
+UI_MS = 15000
+
+
+def deliveries(c: Console, text: str) -> list[Received]:
+    assert c.receiver is not None
+    return [r for r in list(c.receiver.requests) if json.loads(r.body)["data"]["response"] == text]
+
+
+def delivered(c: Console, text: str) -> Received:
+    found: list[Received] = blocking_eventually(lambda: deliveries(c, text), SETTLE, every=0.1)
+    return found[0]
+
+
+def open_conversation(c: Console, conversation_id: str) -> int:
+    page = c.page()
+    c.sign_in(page, f"/conversations/{conversation_id}")
+    c.browser("waitFor", page=page, selector='.banner-slot[data-connection="live"]', state="attached", timeout=UI_MS)
+    return page
+
+
+def secret() -> Webhook:
+    settings = Settings(_env_file=None, supabase_url="http://x", supabase_service_role_key="k", secret_key=SECRET_KEY)  # type: ignore[call-arg]
+    return Webhook(webhook_secret(settings))
+
+
+def test_take_over_and_reply_reaches_the_webhook_signed_once_and_the_bot_stays_quiet(console_rig: Console) -> None:
+    c, b = console_rig, console_rig.browser
+    chat = f"takeover-{uuid.uuid4().hex[:8]}"
+    first = c.send(chat, "Hello! What are your prices?", c.hook)
+    page = open_conversation(c, first["conversation_id"])
+    b("waitFor", page=page, selector='[data-direction="outbound"] [data-delivery="delivered"]', timeout=UI_MS)
+    hint = "[data-testid=composer-hint]"
+    assert b("texts", page=page, selector=hint) == ["The bot is answering this conversation: your reply pauses it."]
+
+    b("click", page=page, selector='[data-action="take_over"]')
+    b("waitFor", page=page, selector='[data-testid=controls][data-mode="off"]', timeout=UI_MS)
+    assert b("attr", page=page, selector="[data-testid=controls]", name="data-assignee") == c.operator.user_id
+    text = f"Operator here: our prices are on the site ({uuid.uuid4().hex[:6]})."
+    b("fill", page=page, selector="#composer", value=text)
+    b("dblclick", page=page, selector='[data-action="send"]')  # a double click sends once
+    b("waitFor", page=page, selector="[data-testid=composer-sent]", timeout=UI_MS)
+
+    request = delivered(c, text)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    assert secret().verify(request.body, headers)["data"]["response"] == text
+    b("waitFor", page=page, selector=f'[data-direction="outbound"]:has-text("{text}") [data-delivery="delivered"]',
+      timeout=UI_MS)  # fmt: skip
+    (who,) = b("texts", page=page, selector=f'[data-direction="outbound"]:has-text("{text}") .who strong')
+    assert who == "Operator"
+
+    # The customer writes again: nobody but the operator answers now.
+    later = c.send(chat, "And the delivery time?", c.hook)
+    sentinel = c.send(f"sentinel-{uuid.uuid4().hex[:8]}", "Hello! What are your prices?", c.hook)
+    blocking_eventually(lambda: httpx.get(f"{c.api_url}/api/messages/{sentinel['id']}").json()["state"] == "answered",
+                        SETTLE, every=0.2)  # fmt: skip
+    assert httpx.get(f"{c.api_url}/api/messages/{later['id']}").json()["state"] == "pending"
+    assert len(deliveries(c, text)) == 1
+
+    # In the inbox: the conversation is Mine, needs a person (the customer wrote last), one unread message.
+    row = f'[data-conversation="{first["conversation_id"]}"]'
+    b("goto", page=page, url="/inbox")
+    b("waitFor", page=page, selector=row, timeout=UI_MS)  # the default tab: Needs a person
+    assert b("texts", page=page, selector=f"{row} [data-testid=unread]") == ["1"]
+    b("click", page=page, selector='[data-tab="mine"]')
+    b("waitFor", page=page, selector=row, timeout=UI_MS)
+    b("click", page=page, selector='[data-tab="bot"]')
+    b("waitFor", page=page, selector=row, state="detached", timeout=UI_MS)
+    b("close", page=page)
+
+
+def test_a_draft_approved_after_an_edit_delivers_the_edited_text(console_rig: Console) -> None:
+    c, b = console_rig, console_rig.browser
+    chat = f"draft-{uuid.uuid4().hex[:8]}"
+    first = c.send(chat, "Hello! What are your prices?", c.hook)
+    conversation = first["conversation_id"]
+    page = open_conversation(c, conversation)
+    b("waitFor", page=page, selector='[data-direction="outbound"] [data-delivery="delivered"]', timeout=UI_MS)
+    b("selectOption", page=page, selector='[data-action="set_bot_mode"]', value="draft")
+    b("waitFor", page=page, selector='[data-testid=controls][data-mode="draft"]', timeout=UI_MS)
+
+    asked = c.send(chat, "What are your opening hours?", c.hook)
+    b("waitFor", page=page, selector="[data-draft] textarea", timeout=SETTLE * 1000)
+    c.screenshot(page, "conversation-draft")
+    assert httpx.get(f"{c.api_url}/api/messages/{asked['id']}").json()["state"] == "draft"
+    edited = f"We are open 9 to 18, Monday to Friday ({uuid.uuid4().hex[:6]})."
+    b("fill", page=page, selector="[data-draft] textarea", value=edited)
+    b("dblclick", page=page, selector='[data-draft] [data-action="approve"]')
+    b("waitFor", page=page, selector="[data-draft]", state="detached", timeout=UI_MS)
+
+    request = delivered(c, edited)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    assert secret().verify(request.body, headers)["data"]["response"] == edited
+    assert len(deliveries(c, edited)) == 1
+    assert httpx.get(f"{c.api_url}/api/messages/{asked['id']}").json()["response"] == edited
+    b("close", page=page)
+
+
+def test_an_empty_or_oversize_reply_is_refused_with_a_clear_message_and_nothing_sent(console_rig: Console) -> None:
+    c, b = console_rig, console_rig.browser
+    sent = c.send(f"bad-{uuid.uuid4().hex[:8]}", "Hello! What are your prices?", c.hook)
+    page = open_conversation(c, sent["conversation_id"])
+    b("click", page=page, selector='[data-action="send"]')
+    assert b("texts", page=page, selector="[data-testid=composer-error]") == ["Write something first."]
+    b("fill", page=page, selector="#composer", value="x" * 4001)
+    b("click", page=page, selector='[data-action="send"]')
+    assert b("texts", page=page, selector="[data-testid=composer-error]") == ["Too long: at most 4000 characters."]
+
+    assert "x" * 4001 == b("value", page=page, selector="#composer")  # nothing typed is lost
+    b("close", page=page)
