@@ -49,9 +49,10 @@ STRING_TYPES = {
 NUMBER_TYPES = {"int2", "int4", "int8", "float4", "float8", "numeric", "oid", "money"}
 
 COLUMNS = """
-select c.relname as relation, c.relkind as kind, a.attname as name, t.typname as type, t.typtype as typtype,
-       t.typcategory as category, e.typname as element, not a.attnotnull as nullable,
-       a.atthasdef as has_default, a.attidentity as identity, a.attgenerated as generated
+select c.relname as relation, c.relkind::text as kind, a.attname as name, t.typname as type,
+       t.typtype::text as typtype, t.typcategory::text as category, e.typname as element,
+       not a.attnotnull as nullable, a.atthasdef as has_default, a.attidentity::text as identity,
+       a.attgenerated::text as generated
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
 join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
@@ -81,8 +82,8 @@ order by src.relname, con.conname
 """
 
 FUNCTIONS = """
-select p.proname as name, p.proretset as returns_set, rt.typname as return_type, rt.typtype as return_typtype,
-       rt.typcategory as return_category, re.typname as return_element,
+select p.proname as name, p.proretset as returns_set, rt.typname as return_type,
+       rt.typtype::text as return_typtype, rt.typcategory::text as return_category, re.typname as return_element,
        coalesce(p.proargnames, '{}') as arg_names, coalesce(p.proargmodes::text[], '{}') as arg_modes,
        array(select t.typname from unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) with ordinality a(oid, i)
              join pg_type t on t.oid = a.oid order by a.i) as arg_types,

@@ -9,186 +9,6 @@ export type Database = {
   };
   public: {
     Tables: {
-      analytics_auto_resolve_daily: {
-        Row: {
-          auto_resolve_rate: number | null;
-          by_bot: number | null;
-          day: string | null;
-          finished: number | null;
-          platform: string | null;
-        };
-        Insert: {
-          auto_resolve_rate?: number | null;
-          by_bot?: number | null;
-          day?: string | null;
-          finished?: number | null;
-          platform?: string | null;
-        };
-        Update: {
-          auto_resolve_rate?: number | null;
-          by_bot?: number | null;
-          day?: string | null;
-          finished?: number | null;
-          platform?: string | null;
-        };
-        Relationships: [];
-      };
-      analytics_delivery_daily: {
-        Row: {
-          attempts: number | null;
-          day: string | null;
-          delivered: number | null;
-          failed: number | null;
-          in_flight: number | null;
-          platform: string | null;
-          replies: number | null;
-          resends: number | null;
-          retried: number | null;
-          stopped: number | null;
-          success_rate: number | null;
-        };
-        Insert: {
-          attempts?: number | null;
-          day?: string | null;
-          delivered?: number | null;
-          failed?: number | null;
-          in_flight?: number | null;
-          platform?: string | null;
-          replies?: number | null;
-          resends?: number | null;
-          retried?: number | null;
-          stopped?: number | null;
-          success_rate?: number | null;
-        };
-        Update: {
-          attempts?: number | null;
-          day?: string | null;
-          delivered?: number | null;
-          failed?: number | null;
-          in_flight?: number | null;
-          platform?: string | null;
-          replies?: number | null;
-          resends?: number | null;
-          retried?: number | null;
-          stopped?: number | null;
-          success_rate?: number | null;
-        };
-        Relationships: [];
-      };
-      analytics_drafts_daily: {
-        Row: {
-          approval_rate: number | null;
-          approved: number | null;
-          day: string | null;
-          discarded: number | null;
-          drafts: number | null;
-          edit_rate: number | null;
-          edited: number | null;
-          platform: string | null;
-          waiting: number | null;
-        };
-        Insert: {
-          approval_rate?: number | null;
-          approved?: number | null;
-          day?: string | null;
-          discarded?: number | null;
-          drafts?: number | null;
-          edit_rate?: number | null;
-          edited?: number | null;
-          platform?: string | null;
-          waiting?: number | null;
-        };
-        Update: {
-          approval_rate?: number | null;
-          approved?: number | null;
-          day?: string | null;
-          discarded?: number | null;
-          drafts?: number | null;
-          edit_rate?: number | null;
-          edited?: number | null;
-          platform?: string | null;
-          waiting?: number | null;
-        };
-        Relationships: [];
-      };
-      analytics_first_response: {
-        Row: {
-          conversations: number | null;
-          day: string | null;
-          p50_seconds: number | null;
-          p90_seconds: number | null;
-          platform: string | null;
-          responder: string | null;
-        };
-        Insert: {
-          conversations?: number | null;
-          day?: string | null;
-          p50_seconds?: number | null;
-          p90_seconds?: number | null;
-          platform?: string | null;
-          responder?: string | null;
-        };
-        Update: {
-          conversations?: number | null;
-          day?: string | null;
-          p50_seconds?: number | null;
-          p90_seconds?: number | null;
-          platform?: string | null;
-          responder?: string | null;
-        };
-        Relationships: [];
-      };
-      analytics_messages_daily: {
-        Row: {
-          category: string | null;
-          day: string | null;
-          messages: number | null;
-          outcome: string | null;
-          platform: string | null;
-        };
-        Insert: {
-          category?: string | null;
-          day?: string | null;
-          messages?: number | null;
-          outcome?: string | null;
-          platform?: string | null;
-        };
-        Update: {
-          category?: string | null;
-          day?: string | null;
-          messages?: number | null;
-          outcome?: string | null;
-          platform?: string | null;
-        };
-        Relationships: [];
-      };
-      analytics_model_usage_daily: {
-        Row: {
-          calls: number | null;
-          completion_tokens: number | null;
-          day: string | null;
-          estimated_cost_usd: number | null;
-          model: string | null;
-          prompt_tokens: number | null;
-        };
-        Insert: {
-          calls?: number | null;
-          completion_tokens?: number | null;
-          day?: string | null;
-          estimated_cost_usd?: number | null;
-          model?: string | null;
-          prompt_tokens?: number | null;
-        };
-        Update: {
-          calls?: number | null;
-          completion_tokens?: number | null;
-          day?: string | null;
-          estimated_cost_usd?: number | null;
-          model?: string | null;
-          prompt_tokens?: number | null;
-        };
-        Relationships: [];
-      };
       bot_settings: {
         Row: {
           auto_pause: string;
@@ -222,7 +42,7 @@ export type Database = {
           active: boolean;
           created_at: string;
           description: string;
-          examples: unknown;
+          examples: string[];
           handoff_urgency: string | null;
           id: number;
           min_confidence: number;
@@ -235,9 +55,9 @@ export type Database = {
           active?: boolean;
           created_at?: string;
           description?: string;
-          examples?: unknown;
+          examples?: string[];
           handoff_urgency?: string | null;
-          id: number;
+          id?: never;
           min_confidence?: number;
           name: string;
           position?: number;
@@ -248,9 +68,9 @@ export type Database = {
           active?: boolean;
           created_at?: string;
           description?: string;
-          examples?: unknown;
+          examples?: string[];
           handoff_urgency?: string | null;
-          id?: number;
+          id?: never;
           min_confidence?: number;
           name?: string;
           position?: number;
@@ -447,7 +267,7 @@ export type Database = {
           created_at?: string;
           duration_ms?: number;
           error?: string | null;
-          id: number;
+          id?: never;
           outcome: string;
           reply_id: string;
           status_code?: number | null;
@@ -459,7 +279,7 @@ export type Database = {
           created_at?: string;
           duration_ms?: number;
           error?: string | null;
-          id?: number;
+          id?: never;
           outcome?: string;
           reply_id?: string;
           status_code?: number | null;
@@ -512,36 +332,6 @@ export type Database = {
           key?: string;
           tokens?: number;
           updated_at?: string;
-        };
-        Relationships: [];
-      };
-      message_outcomes: {
-        Row: {
-          category: string | null;
-          conversation_id: string | null;
-          created_at: string | null;
-          day: string | null;
-          message_id: string | null;
-          outcome: string | null;
-          platform: string | null;
-        };
-        Insert: {
-          category?: string | null;
-          conversation_id?: string | null;
-          created_at?: string | null;
-          day?: string | null;
-          message_id?: string | null;
-          outcome?: string | null;
-          platform?: string | null;
-        };
-        Update: {
-          category?: string | null;
-          conversation_id?: string | null;
-          created_at?: string | null;
-          day?: string | null;
-          message_id?: string | null;
-          outcome?: string | null;
-          platform?: string | null;
         };
         Relationships: [];
       };
@@ -852,7 +642,90 @@ export type Database = {
       };
     };
     Views: {
-      [_ in never]: never;
+      analytics_auto_resolve_daily: {
+        Row: {
+          auto_resolve_rate: number | null;
+          by_bot: number | null;
+          day: string | null;
+          finished: number | null;
+          platform: string | null;
+        };
+        Relationships: [];
+      };
+      analytics_delivery_daily: {
+        Row: {
+          attempts: number | null;
+          day: string | null;
+          delivered: number | null;
+          failed: number | null;
+          in_flight: number | null;
+          platform: string | null;
+          replies: number | null;
+          resends: number | null;
+          retried: number | null;
+          stopped: number | null;
+          success_rate: number | null;
+        };
+        Relationships: [];
+      };
+      analytics_drafts_daily: {
+        Row: {
+          approval_rate: number | null;
+          approved: number | null;
+          day: string | null;
+          discarded: number | null;
+          drafts: number | null;
+          edit_rate: number | null;
+          edited: number | null;
+          platform: string | null;
+          waiting: number | null;
+        };
+        Relationships: [];
+      };
+      analytics_first_response: {
+        Row: {
+          conversations: number | null;
+          day: string | null;
+          p50_seconds: number | null;
+          p90_seconds: number | null;
+          platform: string | null;
+          responder: string | null;
+        };
+        Relationships: [];
+      };
+      analytics_messages_daily: {
+        Row: {
+          category: string | null;
+          day: string | null;
+          messages: number | null;
+          outcome: string | null;
+          platform: string | null;
+        };
+        Relationships: [];
+      };
+      analytics_model_usage_daily: {
+        Row: {
+          calls: number | null;
+          completion_tokens: number | null;
+          day: string | null;
+          estimated_cost_usd: number | null;
+          model: string | null;
+          prompt_tokens: number | null;
+        };
+        Relationships: [];
+      };
+      message_outcomes: {
+        Row: {
+          category: string | null;
+          conversation_id: string | null;
+          created_at: string | null;
+          day: string | null;
+          message_id: string | null;
+          outcome: string | null;
+          platform: string | null;
+        };
+        Relationships: [];
+      };
     };
     Functions: {
       add_note: {

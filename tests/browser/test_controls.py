@@ -1,11 +1,13 @@
 """The conversation controls in Chromium: an operator takes a conversation over and replies (delivered to the
 webhook receiver signed, once, however often the button is clicked), the bot stays quiet afterwards, a draft
-approved after an edit delivers the edited text, an empty or oversize reply gets a clear message."""
+approved after an edit delivers the edited text, an empty or oversize reply gets a clear message; an admin
+edits the categories (a malformed edit changes nothing), an agent does not see them."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +15,7 @@ from standardwebhooks import Webhook
 
 from neiromatrius.adapters.webhooks import webhook_secret
 from neiromatrius.config import Settings
-from tests.browser.conftest import Console
+from tests.browser.conftest import Console, make_operator
 from tests.e2e.conftest import SECRET_KEY
 from tests.support.http_receiver import Received
 from tests.support.waiting import blocking_eventually
@@ -129,4 +131,64 @@ def test_an_empty_or_oversize_reply_is_refused_with_a_clear_message_and_nothing_
     assert b("texts", page=page, selector="[data-testid=composer-error]") == ["Too long: at most 4000 characters."]
 
     assert "x" * 4001 == b("value", page=page, selector="#composer")  # nothing typed is lost
+    b("close", page=page)
+
+
+def category(c: Console, name: str) -> dict[str, Any]:
+    headers = {"apikey": c.stack.service_key, "Authorization": f"Bearer {c.stack.service_key}"}
+    response = httpx.get(f"{c.stack.url}/rest/v1/categories?name=eq.{name}", headers=headers, timeout=10)
+    [row] = response.json()
+    return dict(row)
+
+
+def test_an_admin_edits_a_category_and_a_malformed_edit_changes_nothing(console_rig: Console) -> None:
+    c, b = console_rig, console_rig.browser
+    page = c.page()
+    c.sign_in(page, "/categories")
+    assert b("count", page=page, selector='nav a[href="/categories"]') == 1
+    form = '[data-category="feedback"]'
+    before = category(c, "feedback")
+    description = f"Praise or criticism of the service ({uuid.uuid4().hex[:6]})"
+    try:
+        b("fill", page=page, selector=f'{form} textarea[id$="-description"]', value=description)
+        b("click", page=page, selector=f'{form} [data-action="save"]')
+        b("waitFor", page=page, selector=f"{form} [data-testid=category-saved]", timeout=UI_MS)
+        assert category(c, "feedback")["description"] == description
+
+        b("fill", page=page, selector=f'{form} [data-field="threshold"]', value="2")
+        b("click", page=page, selector=f'{form} [data-action="save"]')
+        assert b("texts", page=page, selector=f"{form} [data-testid=category-error]") == [
+            "The minimum confidence must be a number from 0 to 1."
+        ]
+        # A name taken already: the table's unique constraint refuses it, and the form says so.
+        b("fill", page=page, selector='[data-form="new"] input[id$="-name"]', value="feedback")
+        b("click", page=page, selector='[data-form="new"] [data-action="save"]')
+        b("waitFor", page=page, selector='[data-form="new"] [data-testid=category-error]', timeout=UI_MS)
+        assert b("texts", page=page, selector='[data-form="new"] [data-testid=category-error]') == [
+            "A category with this name exists already."
+        ]
+        after = category(c, "feedback")
+        assert (after["description"], after["min_confidence"]) == (description, before["min_confidence"])
+        assert [v for v in b("axe", page=page) if v["impact"] in ("serious", "critical")] == []
+    finally:
+        headers = {"apikey": c.stack.service_key, "Authorization": f"Bearer {c.stack.service_key}"}
+        httpx.patch(f"{c.stack.url}/rest/v1/categories?name=eq.feedback", headers=headers, timeout=10,
+                    json={"description": before["description"]})  # fmt: skip
+    b("close", page=page)
+
+
+def test_an_agent_sees_no_categories_page(console_rig: Console) -> None:
+    c, b = console_rig, console_rig.browser
+    agent = make_operator(c.stack, "agent")
+    page = c.page()
+    assert b("goto", page=page, url="/categories").startswith(f"{c.url}/login?next=")
+    b("fill", page=page, selector="#email", value=agent.email)
+    b("fill", page=page, selector="#password", value=agent.password)
+    b("click", page=page, selector="button[type=submit]")
+    b("waitForUrl", page=page, pattern="/categories$", timeout=UI_MS)
+    assert b("texts", page=page, selector="[data-testid=admins-only]") == [
+        "Only admins may see and change the categories."
+    ]
+    assert b("count", page=page, selector='nav a[href="/categories"]') == 0
+    assert b("count", page=page, selector="[data-form]") == 0
     b("close", page=page)

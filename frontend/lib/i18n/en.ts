@@ -1,7 +1,7 @@
 // English. Every text a person reads lives here and in ru.ts (same keys; ru.ts is checked against this).
 export const en = {
   app: { name: "Neiromatrius", console: "Operator console" },
-  nav: { inbox: "Inbox", status: "System status", signOut: "Sign out", language: "Language", skip: "Skip to content" },
+  nav: { inbox: "Inbox", categories: "Categories", status: "System status", signOut: "Sign out", language: "Language", skip: "Skip to content" },
   locale: { en: "English", ru: "Русский" },
   login: {
     title: "Sign in",
@@ -100,6 +100,34 @@ export const en = {
     failed: "The API refused it (HTTP {status}): {error}",
   },
   errors: { generic: "Something went wrong: {reason}" },
+  categories: {
+    title: "Categories",
+    intro: "What the model may choose, and what the bot may do with each. Running listeners take a change within seconds.",
+    adminsOnly: "Only admins may see and change the categories.",
+    add: "Add a category",
+    name: "Name",
+    nameHint: "Lower-case letters, digits and _ , starting with a letter (the label the model answers with).",
+    description: "What it means (the model is told)",
+    examples: "Example customer messages, one per line (at most {max})",
+    action: "The bot may",
+    actions: { auto: "answer by itself", draft: "only draft for approval", handoff: "hand over to a person" },
+    threshold: "Minimum confidence (0 to 1)",
+    urgency: "Hand over at urgency",
+    never: "never",
+    position: "Position",
+    active: "Offered to the model",
+    save: "Save",
+    create: "Add",
+    saved: "Saved.",
+    problems: {
+      name: "The name must be lower-case letters, digits and _ , starting with a letter (at most 48).",
+      description: "The description is too long: at most 500 characters.",
+      examples: "Too many examples: at most {max}.",
+      threshold: "The minimum confidence must be a number from 0 to 1.",
+      unique: "A category with this name exists already.",
+      failed: "Not saved: {reason}",
+    },
+  },
   controls: {
     title: "Who answers",
     summary: "Bot: {mode} · status: {status} · assigned to: {assignee}",
