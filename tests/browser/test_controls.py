@@ -192,3 +192,22 @@ def test_an_agent_sees_no_categories_page(console_rig: Console) -> None:
     assert b("count", page=page, selector='nav a[href="/categories"]') == 0
     assert b("count", page=page, selector="[data-form]") == 0
     b("close", page=page)
+
+
+def test_the_dashboard_shows_the_messages_of_the_day_at_a_glance(console_rig: Console) -> None:
+    c, b = console_rig, console_rig.browser
+    sent = c.send(f"dash-{uuid.uuid4().hex[:8]}", "Hello! What are your prices?", c.hook)
+    blocking_eventually(lambda: httpx.get(f"{c.api_url}/api/messages/{sent['id']}").json()["state"] == "answered",
+                        SETTLE, every=0.2)  # fmt: skip
+    page = c.page()
+    c.sign_in(page, "/dashboard")
+    assert b("count", page=page, selector='nav a[href="/dashboard"]') == 1
+    (messages,) = b("texts", page=page, selector='[data-kpi="messages"] dd')
+    assert int(messages) >= 1
+    (pricing,) = b("texts", page=page, selector='[data-chart="by-category"] [data-bar="pricing"] .bar-value')
+    assert int(pricing) >= 1
+    assert b("count", page=page, selector='[data-chart="by-outcome"] [data-bar="answered by the bot"]') == 1
+    assert b("count", page=page, selector="[data-testid=first-response] tbody tr") >= 1
+    assert [v for v in b("axe", page=page) if v["impact"] in ("serious", "critical")] == []
+    c.screenshot(page, "dashboard")
+    b("close", page=page)

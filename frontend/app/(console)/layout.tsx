@@ -21,6 +21,7 @@ export default async function ConsoleLayout({ children }: { children: ReactNode 
         <strong>{t.app.name}</strong>
         <nav aria-label={t.app.console}>
           <Link href="/inbox">{t.nav.inbox}</Link>
+          <Link href="/dashboard">{t.nav.dashboard}</Link>
           {admin === true ? <Link href="/categories">{t.nav.categories}</Link> : null}
           <Link href="/status">{t.nav.status}</Link>
         </nav>
