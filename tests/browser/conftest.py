@@ -131,8 +131,9 @@ class Console:
         assert self.receiver is not None
         return self.receiver.url()
 
-    def page(self, locale: str = "en-US") -> int:
-        return int(self.browser("open", locale=locale, baseURL=self.url))
+    def page(self, locale: str = "en-US", holdable: bool = False) -> int:
+        """A new page; ``holdable``: its websockets go through the driver, which can hold back the server's frames."""
+        return int(self.browser("open", locale=locale, baseURL=self.url, holdable=holdable))
 
     def sign_in(self, page: int, path: str = "/inbox") -> None:
         b = self.browser

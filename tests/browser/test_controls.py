@@ -120,6 +120,63 @@ def test_a_draft_approved_after_an_edit_delivers_the_edited_text(console_rig: Co
     b("close", page=page)
 
 
+def test_approving_a_draft_another_operator_just_answered_is_refused_in_words_and_nothing_is_sent(
+    console_rig: Console,
+) -> None:
+    c, b = console_rig, console_rig.browser
+    chat = f"conflict-{uuid.uuid4().hex[:8]}"
+    first = c.send(chat, "Hello! What are your prices?", c.hook)
+    conversation = first["conversation_id"]
+    page = c.page(holdable=True)
+    c.sign_in(page, f"/conversations/{conversation}")
+    b("waitFor", page=page, selector='.banner-slot[data-connection="live"]', state="attached", timeout=UI_MS)
+    b("waitFor", page=page, selector='[data-direction="outbound"] [data-delivery="delivered"]', timeout=UI_MS)
+    b("selectOption", page=page, selector='[data-action="set_bot_mode"]', value="draft")
+    b("waitFor", page=page, selector='[data-testid=controls][data-mode="draft"]', timeout=UI_MS)
+    c.send(chat, "What are your opening hours?", c.hook)
+    b("waitFor", page=page, selector="[data-draft] textarea", timeout=SETTLE * 1000)
+
+    # Another operator, in their own session, takes the conversation over and answers it (the draft is
+    # superseded) while this page's live channel lags behind: it still offers the draft.
+    other = make_operator(c.stack, "agent")
+    credentials = {"email": other.email, "password": other.password}
+    token = httpx.post(f"{c.stack.url}/auth/v1/token", params={"grant_type": "password"}, timeout=10,
+                       headers={"apikey": c.stack.anon_key}, json=credentials)  # fmt: skip
+    assert token.status_code == 200, token.text
+    as_other = {"apikey": c.stack.anon_key, "Authorization": f"Bearer {token.json()['access_token']}"}
+    answer = f"The other operator answers ({uuid.uuid4().hex[:6]})"
+    b("holdRealtime", page=page, hold=True)
+    try:
+        for name, body in (("take_over", {"p_conversation_id": conversation}),
+                           ("send_reply", {"p_conversation_id": conversation, "p_content": answer})):  # fmt: skip
+            response = httpx.post(f"{c.stack.url}/rest/v1/rpc/{name}", headers=as_other, json=body, timeout=10)
+            assert response.status_code == 200, response.text
+        b("click", page=page, selector='[data-draft] [data-action="approve"]')
+        b("waitFor", page=page, selector="[data-draft] [role=alert]", timeout=UI_MS)
+        (refusal,) = b("texts", page=page, selector="[data-draft] [role=alert]")
+    finally:
+        b("holdRealtime", page=page, hold=False)
+    assert refusal.startswith("Not done: the conversation changed meanwhile"), refusal
+    b("waitFor", page=page, selector="[data-draft]", state="detached", timeout=UI_MS)  # caught up: no draft
+    b("waitFor", page=page, selector='[data-testid=controls][data-mode="off"]', timeout=UI_MS)
+    assert b("attr", page=page, selector="[data-testid=controls]", name="data-assignee") == other.user_id
+
+    delivered(c, answer)  # the other operator's reply went out; the draft never did
+    assert c.receiver is not None
+    texts = [json.loads(r.body)["data"]["response"] for r in list(c.receiver.requests)]
+    assert texts.count(answer) == 1
+    draft_texts = [r["content"] for r in replies_of(c, conversation) if r["status"] == "discarded"]
+    assert draft_texts and not set(draft_texts) & set(texts)
+    b("close", page=page)
+
+
+def replies_of(c: Console, conversation: str) -> list[dict[str, Any]]:
+    headers = {"apikey": c.stack.service_key, "Authorization": f"Bearer {c.stack.service_key}"}
+    url = f"{c.stack.url}/rest/v1/replies?conversation_id=eq.{conversation}&select=content,status,kind"
+    rows: list[dict[str, Any]] = httpx.get(url, headers=headers, timeout=10).json()
+    return rows
+
+
 def test_an_empty_or_oversize_reply_is_refused_with_a_clear_message_and_nothing_sent(console_rig: Console) -> None:
     c, b = console_rig, console_rig.browser
     sent = c.send(f"bad-{uuid.uuid4().hex[:8]}", "Hello! What are your prices?", c.hook)

@@ -25,9 +25,20 @@ const commands = {
   async version() {
     return browser.version();
   },
-  async open({ locale = "en-US", baseURL }) {
+  async open({ locale = "en-US", baseURL, holdable = false }) {
     const context = await browser.newContext({ locale, baseURL, viewport: { width: 1280, height: 900 } });
     const p = await context.newPage();
+    if (holdable) {
+      // The page's websockets through Playwright, so a test can hold back what the server sends (holdRealtime):
+      // the page stays behind the database while its requests still go through, as a slow live channel would.
+      p.held = false;
+      p.heldFrames = []; // [socket, frame] in the order the server sent them
+      await p.routeWebSocket(/.*/, (ws) => {
+        const server = ws.connectToServer();
+        ws.onMessage((m) => server.send(m));
+        server.onMessage((m) => (p.held ? p.heldFrames.push([ws, m]) : ws.send(m)));
+      });
+    }
     const id = nextId++;
     const errors = [];
     p.on("pageerror", (e) => errors.push(String(e)));
@@ -59,6 +70,14 @@ const commands = {
   },
   async selectOption({ page: id, selector, value }) {
     await page(id).locator(selector).first().selectOption(value);
+  },
+  async holdRealtime({ page: id, hold }) {
+    const p = page(id);
+    if (!("held" in p)) throw new Error("open the page with holdable: true");
+    p.held = hold;
+    const held = hold ? [] : p.heldFrames.splice(0);
+    for (const [ws, frame] of held) ws.send(frame); // what the server sent meanwhile, in order
+    return held.length;
   },
   async dblclick({ page: id, selector }) {
     await page(id).locator(selector).first().dblclick();
