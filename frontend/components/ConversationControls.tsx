@@ -172,7 +172,7 @@ function ControlBar(props: {
         ) : null}
         <label>
           {t.controls.mode}{" "}
-          <select value={c.bot_mode} disabled={busy !== null} data-action="set_bot_mode"
+          <select name="bot_mode" value={c.bot_mode} disabled={busy !== null} data-action="set_bot_mode"
                   onChange={(e) => run("mode", { name: "set_bot_mode", args: { ...base, p_mode: e.target.value } })}>
             {(["auto", "draft", "off"] as const).map((mode) => (
               <option key={mode} value={mode}>
@@ -183,7 +183,7 @@ function ControlBar(props: {
         </label>
         <label>
           {t.controls.assignee}{" "}
-          <select value={c.assignee_id ?? ""} disabled={busy !== null} data-action="assign"
+          <select name="assignee" value={c.assignee_id ?? ""} disabled={busy !== null} data-action="assign"
                   onChange={(e) => run("assign", { name: "assign", args: { ...base, p_assignee_id: e.target.value || null } })}>
             <option value="">{t.controls.nobody}</option>
             {props.operators.map((o) => (

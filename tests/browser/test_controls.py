@@ -107,6 +107,11 @@ def test_a_draft_approved_after_an_edit_delivers_the_edited_text(console_rig: Co
     b("waitFor", page=page, selector="[data-draft] textarea", timeout=SETTLE * 1000)
     c.screenshot(page, "conversation-draft")
     assert httpx.get(f"{c.api_url}/api/messages/{asked['id']}").json()["state"] == "draft"
+    reached = b("focusOrder", page=page, presses=45)  # every control of the page by keyboard, in reading order
+    reached = reached[: reached.index(None)]  # one round: Tab wraps back to the top after the last control
+    wanted = ["Take over", "bot_mode", "assignee", "Resolve", "Approve and send", "Discard", "composer", "Send reply",
+              "note", "Add note"]  # fmt: skip
+    assert [name for name in reached if name in wanted] == wanted, "\n".join(map(str, reached))
     edited = f"We are open 9 to 18, Monday to Friday ({uuid.uuid4().hex[:6]})."
     b("fill", page=page, selector="[data-draft] textarea", value=edited)
     b("dblclick", page=page, selector='[data-draft] [data-action="approve"]')
