@@ -753,7 +753,7 @@ export type Database = {
         Returns: Json[];
       };
       complete_message: {
-        Args: { p_message_id: string; p_worker: string; p_state: string; p_reply: string; p_classification: Json; p_usage: Json };
+        Args: { p_message_id: string; p_worker: string; p_state: string; p_reply: string; p_classification: Json; p_usage: Json; p_lease_seconds?: number };
         Returns: Json;
       };
       conversation_json: {
@@ -763,6 +763,10 @@ export type Database = {
       default_bot_mode: {
         Args: never;
         Returns: string;
+      };
+      delivery_job: {
+        Args: { p_reply: unknown };
+        Returns: Json;
       };
       discard_draft: {
         Args: { p_conversation_id: string; p_reply_id: string };

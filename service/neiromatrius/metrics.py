@@ -149,8 +149,10 @@ class MeteredWorkQueue:
     async def context(self, message: ClaimedMessage, limit: int) -> list[ContextMessage]:
         return await self._queue.context(message, limit)
 
-    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> Completion:
-        done = await self._queue.complete(message_id, worker, triage, state)
+    async def complete(
+        self, message_id: str, worker: str, triage: Triage, state: MessageState, lease_delivery: float | None = None
+    ) -> Completion:
+        done = await self._queue.complete(message_id, worker, triage, state, lease_delivery)
         label = _FINISHED_AS[done.outcome]
         self._metrics.messages_finished.labels(label, triage.classification.category).inc(len(done.message_ids) or 1)
         return done

@@ -56,8 +56,10 @@ class KillingStore:
             die(self._stage)
         return claimed
 
-    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> Completion:
-        done = await self._store.complete(message_id, worker, triage, state)
+    async def complete(
+        self, message_id: str, worker: str, triage: Triage, state: MessageState, lease_delivery: float | None = None
+    ) -> Completion:
+        done = await self._store.complete(message_id, worker, triage, state, lease_delivery)
         if self._stage == "after_reply":
             die(self._stage)
         return done

@@ -181,12 +181,16 @@ class FakeWorkQueue:
         self.extended = asyncio.Event()  # set once the lease was extended twice
         self.outcome: Outcome | None = None  # what the controls make of every answer; None: as asked
         self.context_limit: int | None = None
+        self.delivery_leases: list[float | None] = []  # what each ``complete`` asked for
         self._keep_lease = keep_lease
         self._complete_failures = complete_failures
+        self._claimed: dict[str, ClaimedMessage] = {}
 
     async def claim(self, worker: str, limit: int, lease_seconds: float, max_attempts: int) -> list[ClaimedMessage]:
         claimed, self.queued = self.queued[:limit], self.queued[limit:]
-        return claimed
+        more = bool(self.queued)
+        self._claimed.update((message.id, message) for message in claimed)
+        return [message.model_copy(update={"more": more}) for message in claimed]
 
     async def context(self, message: ClaimedMessage, limit: int) -> list[ContextMessage]:
         self.context_limit = limit
@@ -198,13 +202,26 @@ class FakeWorkQueue:
             self.extended.set()
         return self._keep_lease
 
-    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> Completion:
+    async def complete(
+        self, message_id: str, worker: str, triage: Triage, state: MessageState, lease_delivery: float | None = None
+    ) -> Completion:
         if self._complete_failures:
             self._complete_failures -= 1
             raise StoreUnavailable("complete_message: database unavailable (PGRST000)")
         self.completed.append((message_id, worker, triage, state))
-        asked = Outcome.HANDOFF if state is MessageState.HANDOFF else Outcome.SENT
-        return Completion(reply_id="reply-1", outcome=self.outcome or asked, message_ids=(message_id,))
+        self.delivery_leases.append(lease_delivery)
+        outcome = self.outcome or (Outcome.HANDOFF if state is MessageState.HANDOFF else Outcome.SENT)
+        reply_id = f"reply-{len(self.completed)}"
+        claimed = self._claimed.get(message_id)
+        delivery = None
+        if lease_delivery is not None and outcome is Outcome.SENT and claimed is not None:
+            delivery = DeliveryJob(
+                reply_id=reply_id, message_id=message_id, conversation_id=claimed.conversation_id,
+                client_id=claimed.client_id, platform=claimed.platform, chat_id=claimed.chat_id,
+                webhook_url="https://example.com/hook", content=triage.reply, classification=triage.classification,
+                attempt=1, created_at=claimed.created_at,
+            )  # fmt: skip
+        return Completion(reply_id=reply_id, outcome=outcome, message_ids=(message_id,), delivery=delivery)
 
     async def finish_without_reply(self, message_id: str, worker: str, state: MessageState, error: str) -> None:
         self.finished.append((message_id, state, error))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from neiromatrius.core.delivery import DeliveryService
 from neiromatrius.core.guard import ReplyGuard
@@ -68,3 +69,21 @@ async def test_a_hint_inside_the_window_moves_the_timer_on_to_its_own_window() -
         await asyncio.sleep(0.1)
         feed.hint("m2")  # the first window still runs: one timer, fired for m1, then again for m2
         await eventually(lambda: queue.claims == 5, 5)
+
+
+def message(message_id: str) -> ClaimedMessage:
+    return ClaimedMessage(
+        id=message_id, conversation_id=f"c-{message_id}", client_id="client", platform="test", chat_id=message_id,
+        content="Hi", attempts=1, created_at=datetime(2026, 12, 4, tzinfo=UTC),
+    )  # fmt: skip
+
+
+async def test_a_consumer_claims_until_the_claim_says_nothing_more_was_there() -> None:
+    queue = CountingQueue()
+    async with listening(queue, burst_window=0) as feed:
+        queue.queued = [message(f"m{i}") for i in range(3)]
+        feed.hint("m0")  # one hint for three messages: the claims say there is more
+        await eventually(lambda: len(queue.finished) == 3, 5)
+        # Three claims for three messages: the last one said it was the last, so no fourth claim
+        # went looking for nothing (the start-up sweep made the first claim of all).
+        assert queue.claims == 1 + 3

@@ -10,11 +10,15 @@ from typing import Any
 
 import pytest
 
+from neiromatrius.core.delivery import DeliveryService
 from neiromatrius.core.guard import ReplyGuard
 from neiromatrius.core.models import (
     ClaimedMessage,
     Classification,
+    Completion,
     ContextMessage,
+    DeliveryAttempt,
+    DeliveryOutcome,
     MessageState,
     Outcome,
     Triage,
@@ -28,7 +32,7 @@ from neiromatrius.errors import (
     ResponderError,
     UnusableAnswer,
 )
-from tests.support.fakes import FakeResponder, FakeWorkQueue
+from tests.support.fakes import FakeDeliverer, FakeDeliveryLog, FakeResponder, FakeWorkQueue
 
 MESSAGE = ClaimedMessage(
     id="m1", conversation_id="c1", client_id="client", platform="test", chat_id="chat", content="Where is my order?",
@@ -184,7 +188,52 @@ async def test_a_database_blip_while_storing_is_retried_so_the_answer_is_not_los
 
 async def test_a_lease_lost_when_storing_is_not_an_error() -> None:
     class LostStore(FakeWorkQueue):
-        async def complete(self, message_id: str, worker: str, result: Triage, state: MessageState) -> str:
+        async def complete(
+            self, message_id: str, worker: str, result: Triage, state: MessageState, lease: float | None = None
+        ) -> Completion:
             raise LeaseLost("taken over")
 
     assert await service(LostStore(), FakeResponder(triage())).process(MESSAGE, "w1") is None
+
+
+def delivering(store: FakeDeliveryLog, slots: int = 4) -> DeliveryService:
+    sent = DeliveryAttempt(
+        outcome=DeliveryOutcome.DELIVERED, webhook_id="w", url="https://example.com/hook", status_code=200
+    )
+    deliverer = FakeDeliverer({}, default=sent)
+    return DeliveryService(store, deliverer, schedule=(1,), lease_seconds=30.0, batch_limit=4, max_in_flight=slots)
+
+
+async def test_with_a_delivery_slot_the_completion_leases_the_reply_and_the_slot_attempts_it() -> None:
+    store, log = FakeWorkQueue(), FakeDeliveryLog()
+    delivery = delivering(log)
+    store.queued = [MESSAGE]
+    [claimed] = await store.claim("w1", 1, 60, 3)
+    slot = delivery.reserve("w1")
+    assert slot is not None
+
+    assert await service(store, FakeResponder(triage())).process(claimed, "w1", slot) is MessageState.ANSWERED
+    await delivery.aclose(within=5)
+
+    assert store.delivery_leases == [30.0]  # the delivery's own lease, asked of the completing transaction
+    assert [(entry.job.reply_id, entry.worker, entry.job.content) for entry in log.recorded] == [
+        ("reply-1", "w1", "It ships tomorrow.")
+    ]
+    assert log.claims == []  # no delivery round had to claim it
+
+
+async def test_a_slot_whose_answer_is_not_sent_is_given_back() -> None:
+    store, log = FakeWorkQueue(), FakeDeliveryLog()
+    store.outcome = Outcome.DRAFT
+    delivery = delivering(log, slots=1)
+    store.queued = [MESSAGE]
+    [claimed] = await store.claim("w1", 1, 60, 3)
+    slot = delivery.reserve("w1")
+    assert slot is not None and delivery.reserve("w1") is None  # the only slot is held
+
+    assert await service(store, FakeResponder(triage())).process(claimed, "w1", slot) is MessageState.DRAFT
+    assert log.recorded == [] and await delivery.start_round("w1") == 0
+    assert [limit for _, limit, _ in log.claims] == []  # still held: no round may claim
+    slot.release()  # what the listener does once the message is handled
+    await delivery.start_round("w1")
+    assert [limit for _, limit, _ in log.claims] == [1]

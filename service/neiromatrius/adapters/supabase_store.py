@@ -133,24 +133,28 @@ class SupabaseMessageStore:
             for row in rows
         ]
 
-    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> Completion:
-        data = await self._rpc(
-            "complete_message",
-            {
-                "p_message_id": message_id,
-                "p_worker": worker,
-                "p_state": state.value,
-                "p_reply": triage.reply,
-                "p_classification": triage.classification.model_dump(mode="json"),
-                "p_usage": triage.usage.model_dump(mode="json"),
-            },
-        )
+    async def complete(
+        self, message_id: str, worker: str, triage: Triage, state: MessageState, lease_delivery: float | None = None
+    ) -> Completion:
+        params: dict[str, Any] = {
+            "p_message_id": message_id,
+            "p_worker": worker,
+            "p_state": state.value,
+            "p_reply": triage.reply,
+            "p_classification": triage.classification.model_dump(mode="json"),
+            "p_usage": triage.usage.model_dump(mode="json"),
+        }
+        if lease_delivery is not None:
+            params["p_lease_seconds"] = lease_delivery
+        data = await self._rpc("complete_message", params)
         status = data.get("status")
         if status in ("completed", "already_done"):
+            delivery = data.get("delivery")
             return Completion(
                 reply_id=str(data["reply_id"]),
                 outcome=Outcome(data.get("outcome") or "sent"),  # bot replies from before the controls were all sent
                 message_ids=tuple(data.get("message_ids") or (message_id,)),
+                delivery=DeliveryJob.model_validate(delivery) if delivery else None,
             )
         if status == "not_found":
             raise NotFound("No such message.")

@@ -128,6 +128,7 @@ class ClaimedMessage(Model):
     burst: tuple[BurstMessage, ...] = ()
     # The conversation before the burst, when the claim brought it (one round trip less); None: ask for it.
     context: tuple[ContextMessage, ...] | None = None
+    more: bool = False  # another message was claimable beyond this claim's limit: claim again
 
     @property
     def contents(self) -> tuple[str, ...]:
@@ -138,14 +139,6 @@ class ClaimedMessage(Model):
     def text(self) -> str:
         """The burst as one text (rules and budgets that look at the whole of it)."""
         return "\n".join(self.contents)
-
-
-class Completion(Model):
-    """The answer stored: its reply, what the controls made of it, and the messages it answers."""
-
-    reply_id: str
-    outcome: Outcome
-    message_ids: tuple[str, ...] = ()
 
 
 class Category(Model):
@@ -182,6 +175,17 @@ class DeliveryJob(Model):
     classification: Classification | None
     attempt: int  # 1 for the first attempt
     created_at: datetime
+
+
+class Completion(Model):
+    """The answer stored: its reply, what the controls made of it, and the messages it answers.
+
+    ``delivery``: the reply to send, already leased to the completing worker when it asked for that."""
+
+    reply_id: str
+    outcome: Outcome
+    message_ids: tuple[str, ...] = ()
+    delivery: DeliveryJob | None = None
 
 
 class DeliveryOutcome(StrEnum):

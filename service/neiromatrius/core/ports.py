@@ -53,10 +53,14 @@ class WorkQueue(Protocol):
         """The conversation's messages before ``message``, oldest first, at most ``limit``."""
         ...
 
-    async def complete(self, message_id: str, worker: str, triage: Triage, state: MessageState) -> Completion:
+    async def complete(
+        self, message_id: str, worker: str, triage: Triage, state: MessageState, lease_delivery: float | None = None
+    ) -> Completion:
         """Store classification + reply + state in one transaction (the whole burst); say what it became.
 
         The conversation controls decide the outcome there (sent, draft, handoff, discarded), not the caller.
+        With ``lease_delivery`` (seconds) the reply to send comes back leased to ``worker`` in the same
+        transaction (``Completion.delivery``), as ``DeliveryLog.claim_deliveries`` would lease it.
         Raise ``LeaseLost`` when another worker holds the message now.
         """
         ...

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from ..errors import LeaseLost, ModelQuotaExceeded, ResponderError, StoreError, UnusableAnswer
 from .backoff import Backoff
+from .delivery import DeliverySlot
 from .guard import ReplyGuard
 from .models import ClaimedMessage, MessageState, Outcome, Triage, Usage
 from .ports import Responder, WorkQueue
@@ -46,12 +47,16 @@ class TriageService:
         self._guard = guard
         self._sleep = sleep
 
-    async def process(self, message: ClaimedMessage, worker: str) -> MessageState | None:
+    async def process(
+        self, message: ClaimedMessage, worker: str, slot: DeliverySlot | None = None
+    ) -> MessageState | None:
         """Answer (or draft), hand off or fail ``message`` and its burst; None when it is not the bot's to
-        finish any more: another worker took it over, or an operator acted while the model answered."""
+        finish any more: another worker took it over, or an operator acted while the model answered.
+
+        With a delivery ``slot`` the completion leases the reply it sends, and the slot attempts it at once."""
         started = time.monotonic()
         try:
-            state, detail = await self._process(message, worker)
+            state, detail = await self._process(message, worker, slot)
         except LeaseLost:
             logger.warning("message %s: lease lost to another worker; leaving it", message.id)
             return None
@@ -62,7 +67,9 @@ class TriageService:
         )  # fmt: skip
         return state
 
-    async def _process(self, message: ClaimedMessage, worker: str) -> tuple[MessageState | None, str]:
+    async def _process(
+        self, message: ClaimedMessage, worker: str, slot: DeliverySlot | None
+    ) -> tuple[MessageState | None, str]:
         if message.context is not None:  # the claim brought it
             context = list(message.context[-self._policy.context_messages :])
         else:
@@ -81,7 +88,10 @@ class TriageService:
             await self._finish(message, worker, MessageState.FAILED, f"{exc.code}: {exc.message}")
             return MessageState.FAILED, f"reason={exc.code}"
         state = MessageState.HANDOFF if triage.classification.needs_human else MessageState.ANSWERED
-        done = await self._retrying(lambda: self._store.complete(message.id, worker, triage, state))
+        lease = slot.lease_seconds if slot is not None else None
+        done = await self._retrying(lambda: self._store.complete(message.id, worker, triage, state, lease))
+        if slot is not None and done.delivery is not None:
+            slot.start(done.delivery)
         # The controls decided in the completing transaction; report what they made of the answer.
         final = _STATE_OF_OUTCOME.get(done.outcome)
         burst = f" burst={len(message.burst)}" if len(message.burst) > 1 else ""

@@ -172,18 +172,26 @@ class Listener:
                 if not claimed:
                     break
                 await self._handle(claimed[0])
+                if not claimed[0].more:
+                    break  # that was the last one claimable: later messages bring hints of their own
 
     async def _handle(self, message: ClaimedMessage) -> None:
         self._inflight[message.id] = message
+        # A slot for the reply: the completion leases it to this worker, so no delivery round needs to claim it.
+        slot = self._delivery.reserve(self.worker)
         try:
-            await self._triage.process(message, self.worker)
+            await self._triage.process(message, self.worker, slot)
         except StoreError as exc:
             logger.warning("message %s: store failed (%s); its lease will expire and it is retried", message.id, exc)
         except Exception:
             logger.exception("message %s: unexpected error; its lease will expire and it is retried", message.id)
+        finally:
+            if slot is not None:
+                slot.release()  # a no-op once the reply went out through it
         # Not reached when cancelled at shutdown: the message stays in flight and its lease is released.
         self._inflight.pop(message.id, None)
-        self._deliveries.poke()
+        if slot is None:
+            self._deliveries.poke()  # no slot was free: a round claims the reply once one is
 
     async def _deliver(self) -> None:
         backoff = Backoff(FIRST_BACKOFF_SECONDS, self._policy.sweep_interval)

@@ -339,3 +339,62 @@ async def test_deliveries_are_claimed_once_recorded_and_retried_when_due(
     log = await db.fetch("select attempt, outcome, status_code, worker from delivery_attempts where reply_id = $1"
                          " order by attempt", reply_id)  # fmt: skip
     assert [tuple(r) for r in log] == [(1, "retry", 500, "d1"), (2, "delivered", 200, "d2")]
+
+
+async def test_a_completion_asked_to_lease_its_delivery_hands_the_job_to_its_worker_and_to_nobody_else(
+    store: SupabaseMessageStore, incoming: Make, db: asyncpg.Connection
+) -> None:
+    intake = await store.intake(incoming(webhook_url="https://example.com/hook"))
+    [claimed] = await store.claim("w1", 1, 30, 3)
+
+    done = await store.complete(claimed.id, "w1", triage(), MessageState.ANSWERED, lease_delivery=45)
+    again = await store.complete(claimed.id, "w1", triage("other"), MessageState.ANSWERED, lease_delivery=45)
+
+    job = done.delivery
+    assert job is not None and job.reply_id == done.reply_id and job.message_id == intake.id
+    assert (job.attempt, job.webhook_url, job.content) == (1, "https://example.com/hook", triage().reply)
+    assert job.classification is not None and job.classification.category == "greeting"
+    assert again.delivery == job  # a retried completion (its answer lost) gets the same attempt back
+    assert await store.claim_deliveries("d2", 10, 30) == []  # leased in the completing transaction
+    reply = await db.fetchrow(
+        "select delivery_state, delivery_lease_owner, delivery_attempts,"
+        " extract(epoch from next_attempt_at - now()) as lease from replies where id = $1",
+        done.reply_id,
+    )
+    assert reply is not None
+    assert (reply["delivery_state"], reply["delivery_lease_owner"], reply["delivery_attempts"]) == (
+        "delivering",
+        "w1",
+        1,
+    )
+    assert 40 < reply["lease"] <= 45
+
+    ok = DeliveryAttempt(outcome=DeliveryOutcome.DELIVERED, webhook_id=job.reply_id, url="https://example.com/hook",
+                         status_code=200)  # fmt: skip
+    await store.record_delivery(job, "w1", ok, None)
+    assert await db.fetchval("select delivery_state from replies where id = $1", done.reply_id) == "delivered"
+
+
+async def test_a_draft_is_not_leased_even_when_the_completion_asks(
+    store: SupabaseMessageStore, incoming: Make, db: asyncpg.Connection
+) -> None:
+    intake = await store.intake(incoming())
+    await db.execute(
+        "update conversations set bot_mode = 'draft' where id = (select conversation_id from messages where id = $1)",
+        intake.id,
+    )
+    [claimed] = await store.claim("w1", 1, 30, 3)
+    done = await store.complete(claimed.id, "w1", triage(), MessageState.ANSWERED, lease_delivery=45)
+    assert (done.outcome, done.delivery) == (Outcome.DRAFT, None)
+    assert await db.fetchval("select delivery_state from replies where id = $1", done.reply_id) == "held"
+
+
+async def test_a_claim_says_whether_more_was_claimable(store: SupabaseMessageStore, incoming: Make) -> None:
+    await store.intake(incoming("one", chat_id="chat-more-1"))
+    await store.intake(incoming("two", chat_id="chat-more-2"))
+
+    [first] = await store.claim("w1", 1, 30, 3)
+    [second] = await store.claim("w1", 1, 30, 3)
+
+    assert (first.more, second.more) == (True, False)
+    assert await store.claim("w1", 1, 30, 3) == []
