@@ -36,6 +36,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -273,6 +274,8 @@ async def e2e_part(plan: Plan, folder: Path, model: FakeModel, sink: WebhookSink
         ours: list[float] = []
         base: list[float] = []
         missing: list[str] = []
+        timed: list[tuple[str, float, float]] = []  # chat, POST sent and webhook arrived (wall clock, s)
+        wall = time.time() - time.monotonic()
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
             post = poster(session, f"{api_url}/api/messages/", api_request(sink.url), 202)
@@ -289,6 +292,7 @@ async def e2e_part(plan: Plan, folder: Path, model: FakeModel, sink: WebhookSink
                 for chat, sent in sends:
                     if chat in sink.arrived:
                         ours.append((sink.arrived[chat] - sent - MODEL_DELAY) * 1000)
+                        timed.append((chat, sent + wall, sink.arrived[chat] + wall))
                     else:
                         missing.append(chat)
 
@@ -316,7 +320,56 @@ async def e2e_part(plan: Plan, folder: Path, model: FakeModel, sink: WebhookSink
             Row(f"added latency p99 ms @{plan.e2e_rate:g}/s", f"{b99:.1f}", f"{o99:.1f}", f"+{o99 - b99:.1f}",
                 "≤ 250", o99 <= 250),
             Row("end to end: webhooks missing after 30 s", "0", str(len(missing)), "", "0", not missing),
+            *await stage_rows(stack, timed, folder / "e2e-stages.json"),
         ]  # fmt: skip
+
+
+# Where a message's time goes, from the rows the pipeline writes: each transaction stamps now() (its start).
+STAGES_SQL = """
+select c.chat_id, extract(epoch from m.created_at) as intake, extract(epoch from m.claimed_at) as claimed,
+       coalesce(k.latency_ms, 0) / 1000.0 as model, extract(epoch from r.created_at) as completed,
+       extract(epoch from a.created_at) - a.duration_ms / 1000.0 as sent
+from messages m
+join conversations c on c.id = m.conversation_id
+join replies r on r.id = m.reply_id
+left join classifications k on k.message_id = m.id
+join delivery_attempts a on a.reply_id = r.id and a.attempt = 1
+where m.direction = 'inbound' and c.chat_id = any($1::text[])
+"""
+STAGE_NAMES = ("POST → intake", "intake → claim", "model", "claim → complete, less the model",
+               "complete → webhook sent", "sent → arrived")  # fmt: skip
+
+
+async def stage_rows(stack: Stack, timed: list[tuple[str, float, float]], dump: Path) -> list[Row]:
+    """The slowest 1% of messages beside the median one, stage by stage: which stage makes the tail.
+    Every message's stages go to ``dump`` (JSON: sent time, total and stages in ms) for a closer look."""
+    if not timed:
+        return []
+    conn = await asyncpg.connect(stack.dsn)
+    try:
+        rows = {row["chat_id"]: row for row in await conn.fetch(STAGES_SQL, [chat for chat, _, _ in timed])}
+    finally:
+        await conn.close()
+    stages: list[tuple[float, list[float]]] = []  # total, then each stage (ms)
+    raw: list[dict[str, Any]] = []
+    for chat, sent, arrived in timed:
+        if (row := rows.get(chat)) is None:
+            continue
+        intake, claimed, model = float(row["intake"]), float(row["claimed"]), float(row["model"])
+        completed, delivered = float(row["completed"]), float(row["sent"])
+        points = [intake - sent, claimed - intake, model, completed - claimed - model, delivered - completed,
+                  arrived - delivered]  # fmt: skip
+        stages.append(((arrived - sent) * 1000, [p * 1000 for p in points]))
+        raw.append({"sent": sent, "total": (arrived - sent) * 1000, "stages": [p * 1000 for p in points]})
+    await asyncio.to_thread(dump.write_text, json.dumps({"stages": STAGE_NAMES, "messages": raw}))
+    stages.sort(key=lambda item: item[0])
+    slowest = stages[-max(1, len(stages) // 100) :]
+    median = stages[len(stages) // 2][1]
+    return [
+        Row(f"slowest 1% (n={len(slowest)}) vs median, ms: {name}", f"{median[i]:.1f}",
+            f"{statistics.fmean(s[1][i] for s in slowest):.1f}", "", "", None)
+        for i, name in enumerate(STAGE_NAMES)
+    ]  # fmt: skip
 
 
 # --- listener capacity -----------------------------------------------------------------------------------

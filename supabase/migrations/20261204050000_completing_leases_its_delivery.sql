@@ -9,7 +9,9 @@
 -- last claimable message stops there instead of asking once more for nothing (new messages send
 -- their own Realtime hint, and the sweep catches a missed one). To see one candidate beyond p_limit
 -- without hiding it from concurrent claims, candidates are read without a lock and each is locked
--- (SKIP LOCKED, state re-checked) just before it is claimed.
+-- (SKIP LOCKED, state re-checked) just before it is claimed; they are read a page at a time (one
+-- more than is still wanted), since a LIMIT is what keeps the planner on the index walk (without
+-- one, a claim with 5,000 messages waiting took 5 ms instead of 0.9).
 
 create function public.delivery_job(p_reply public.replies) returns jsonb
 language sql stable security invoker set search_path = ''
@@ -254,6 +256,10 @@ declare
   v_more boolean := false;
   v_row jsonb;
   v_rows jsonb[] := '{}';
+  v_asked integer;
+  v_seen integer;
+  v_after_at timestamptz := '-infinity';
+  v_after_id uuid := '00000000-0000-0000-0000-000000000000';
 begin
   -- A message whose worker died p_max_attempts times is poison: stop retrying it.
   update public.messages m
@@ -261,75 +267,88 @@ begin
       lease_owner = null, lease_expires_at = null, finished_at = now(), updated_at = now()
   where m.state = 'processing' and m.lease_expires_at < now() and m.attempts >= p_max_attempts;
 
-  for v_head in
-    select m.id, m.conversation_id, v.control_version, v.platform, v.chat_id
-    from public.messages m
-    join public.conversations v on v.id = m.conversation_id
-    where m.direction = 'inbound' and m.state in ('pending', 'processing')
-      and (m.state = 'pending' or m.lease_expires_at < now())
-      -- Only the oldest unfinished message of its conversation may be worked on.
-      and not exists (
-        select 1 from public.messages e
-        where e.conversation_id = m.conversation_id and e.direction = 'inbound'
-          and e.state in ('pending', 'processing') and (e.created_at, e.id) < (m.created_at, m.id))
-      -- public.bot_is_active(v), written out so the planner sees the columns.
-      and v.bot_mode <> 'off' and (v.bot_paused_at is null or coalesce(v.bot_paused_until <= now(), false))
-      -- Bursts: wait until the conversation has been quiet for the platform's window.
-      and (not coalesce(p_burst_windows ? v.platform or p_burst_windows ? '*', false) or not exists (
-        select 1 from public.messages l
-        where l.conversation_id = m.conversation_id and l.direction = 'inbound' and l.state = 'pending'
-          and l.created_at > now() - make_interval(secs => coalesce(
-            (p_burst_windows ->> v.platform)::double precision, (p_burst_windows ->> '*')::double precision, 0
-          ) / 1000.0)))
-    order by m.created_at, m.id
+  -- The walk goes through candidates oldest first, a page at a time (a LIMIT keeps the index walk the
+  -- planner picks); a page comes back short only at the end of the queue.
+  <<walk>>
   loop
-    -- One more than asked was found: there is more. It is only read, never locked, so a claim running
-    -- beside this one takes it (a locked probe would hide it from them).
-    if v_claimed = p_limit then
-      v_more := true;
-      exit;
-    end if;
-    -- Lock it now, skipping it if another claim holds it; re-read under the lock, it may just have been taken.
-    perform 1 from public.messages m
-    where m.id = v_head.id and (m.state = 'pending' or (m.state = 'processing' and m.lease_expires_at < now()))
-    for update skip locked;
-    if not found then
-      continue;
-    end if;
-    with claimed as (
-      update public.messages m
-      set state = 'processing', lease_owner = p_worker, attempts = m.attempts + 1, updated_at = now(),
-          lease_expires_at = now() + make_interval(secs => p_lease_seconds),
-          claimed_at = now(), claim_version = v_head.control_version
-      where m.conversation_id = v_head.conversation_id and m.direction = 'inbound'
-        and (m.id = v_head.id
-             or (coalesce(p_burst_windows ? v_head.platform or p_burst_windows ? '*', false)
-                 and (m.state = 'pending' or (m.state = 'processing' and m.lease_expires_at < now()))))
-      returning m.*
-    )
-    select jsonb_agg(jsonb_build_object('id', c.id, 'content', c.content, 'created_at', c.created_at)
-                     order by c.created_at, c.id)
-    into v_burst from claimed c;
+    v_asked := p_limit - v_claimed + 1;
+    v_seen := 0;
+    for v_head in
+      select m.id, m.created_at, m.conversation_id, v.control_version, v.platform, v.chat_id
+      from public.messages m
+      join public.conversations v on v.id = m.conversation_id
+      where m.direction = 'inbound' and m.state in ('pending', 'processing')
+        and (m.state = 'pending' or m.lease_expires_at < now())
+        and (m.created_at, m.id) > (v_after_at, v_after_id)
+        -- Only the oldest unfinished message of its conversation may be worked on.
+        and not exists (
+          select 1 from public.messages e
+          where e.conversation_id = m.conversation_id and e.direction = 'inbound'
+            and e.state in ('pending', 'processing') and (e.created_at, e.id) < (m.created_at, m.id))
+        -- public.bot_is_active(v), written out so the planner sees the columns.
+        and v.bot_mode <> 'off' and (v.bot_paused_at is null or coalesce(v.bot_paused_until <= now(), false))
+        -- Bursts: wait until the conversation has been quiet for the platform's window.
+        and (not coalesce(p_burst_windows ? v.platform or p_burst_windows ? '*', false) or not exists (
+          select 1 from public.messages l
+          where l.conversation_id = m.conversation_id and l.direction = 'inbound' and l.state = 'pending'
+            and l.created_at > now() - make_interval(secs => coalesce(
+              (p_burst_windows ->> v.platform)::double precision, (p_burst_windows ->> '*')::double precision, 0
+            ) / 1000.0)))
+      order by m.created_at, m.id
+      limit v_asked
+    loop
+      v_seen := v_seen + 1;
+      v_after_at := v_head.created_at;
+      v_after_id := v_head.id;
+      -- One more than asked was found: there is more. It is only read, never locked, so a claim running
+      -- beside this one takes it (a locked probe would hide it from them).
+      if v_claimed = p_limit then
+        v_more := true;
+        exit walk;
+      end if;
+      -- Lock it now, skipping it if another claim holds it; re-read under the lock, it may just have been taken.
+      perform 1 from public.messages m
+      where m.id = v_head.id and (m.state = 'pending' or (m.state = 'processing' and m.lease_expires_at < now()))
+      for update skip locked;
+      if not found then
+        continue;
+      end if;
+      with claimed as (
+        update public.messages m
+        set state = 'processing', lease_owner = p_worker, attempts = m.attempts + 1, updated_at = now(),
+            lease_expires_at = now() + make_interval(secs => p_lease_seconds),
+            claimed_at = now(), claim_version = v_head.control_version
+        where m.conversation_id = v_head.conversation_id and m.direction = 'inbound'
+          and (m.id = v_head.id
+               or (coalesce(p_burst_windows ? v_head.platform or p_burst_windows ? '*', false)
+                   and (m.state = 'pending' or (m.state = 'processing' and m.lease_expires_at < now()))))
+        returning m.*
+      )
+      select jsonb_agg(jsonb_build_object('id', c.id, 'content', c.content, 'created_at', c.created_at)
+                       order by c.created_at, c.id)
+      into v_burst from claimed c;
 
-    select jsonb_build_object(
-      'id', m.id, 'conversation_id', m.conversation_id, 'client_id', m.client_id, 'content', m.content,
-      'attempts', m.attempts, 'created_at', m.created_at, 'platform', v_head.platform, 'chat_id', v_head.chat_id,
-      'burst', v_burst,
-      -- What the model sees before the burst: earlier messages and every reply so far (replies only ever
-      -- answer earlier messages), the newest p_context_limit of them, oldest first.
-      'context', case when p_context_limit is not null then coalesce((
-        select jsonb_agg(jsonb_build_object(
-                 'role', case when e.direction = 'inbound' then 'user' else 'assistant' end, 'content', e.content)
-               order by e.created_at, e.id)
-        from (select x.id, x.direction, x.content, x.created_at from public.messages x
-              where x.conversation_id = v_head.conversation_id and x.id <> v_head.id
-                and (x.direction = 'outbound' or x.created_at < m.created_at)
-              order by x.created_at desc, x.id desc
-              limit p_context_limit) e), '[]'::jsonb) end)
-    into v_row
-    from public.messages m where m.id = v_head.id;
-    v_rows := v_rows || v_row;
-    v_claimed := v_claimed + 1;
+      select jsonb_build_object(
+        'id', m.id, 'conversation_id', m.conversation_id, 'client_id', m.client_id, 'content', m.content,
+        'attempts', m.attempts, 'created_at', m.created_at, 'platform', v_head.platform, 'chat_id', v_head.chat_id,
+        'burst', v_burst,
+        -- What the model sees before the burst: earlier messages and every reply so far (replies only ever
+        -- answer earlier messages), the newest p_context_limit of them, oldest first.
+        'context', case when p_context_limit is not null then coalesce((
+          select jsonb_agg(jsonb_build_object(
+                   'role', case when e.direction = 'inbound' then 'user' else 'assistant' end, 'content', e.content)
+                 order by e.created_at, e.id)
+          from (select x.id, x.direction, x.content, x.created_at from public.messages x
+                where x.conversation_id = v_head.conversation_id and x.id <> v_head.id
+                  and (x.direction = 'outbound' or x.created_at < m.created_at)
+                order by x.created_at desc, x.id desc
+                limit p_context_limit) e), '[]'::jsonb) end)
+      into v_row
+      from public.messages m where m.id = v_head.id;
+      v_rows := v_rows || v_row;
+      v_claimed := v_claimed + 1;
+    end loop;
+    exit walk when v_seen < v_asked;  -- the end of the queue
   end loop;
   return query select u.r || jsonb_build_object('more', v_more) from unnest(v_rows) with ordinality as u(r, n) order by u.n;
 end

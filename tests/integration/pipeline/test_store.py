@@ -398,3 +398,21 @@ async def test_a_claim_says_whether_more_was_claimable(store: SupabaseMessageSto
 
     assert (first.more, second.more) == (True, False)
     assert await store.claim("w1", 1, 30, 3) == []
+
+
+async def test_the_look_beyond_the_limit_hides_nothing_from_a_claim_running_beside_it(
+    store: SupabaseMessageStore, incoming: Make, stack: Stack
+) -> None:
+    first = await store.intake(incoming("one", chat_id="chat-beside-1"))
+    second = await store.intake(incoming("two", chat_id="chat-beside-2"))
+    holder = await asyncpg.connect(stack.database_url)
+    try:
+        async with holder.transaction():  # a claim still open (its locks held) when the other one runs
+            [row] = await holder.fetch("select claim_messages('w1', 1, 30::float8, 3) as m")
+            mine = json.loads(row["m"])
+            # It saw the second message (more) without locking it: the claim beside it takes it at once.
+            [beside] = await store.claim("w2", 1, 30, 3)
+        assert (mine["id"], mine["more"]) == (first.id, True)
+        assert (beside.id, beside.more) == (second.id, False)
+    finally:
+        await holder.close()
