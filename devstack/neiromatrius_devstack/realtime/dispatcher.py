@@ -1,6 +1,7 @@
 """From committed transactions to ``postgres_changes`` pushes, one change at a time, in commit order.
 
-Per change: the matching bindings (table, action, and joined before the commit), one query that
+Per change: the matching bindings (table, action, and joined before the commit); a change no binding
+matches is dropped before its values are decoded. Then one query that
 renders the values and evaluates every filter, one RLS check per distinct set of claims, then one
 payload per (readable columns, ``select``) shared by every subscriber it fits.
 """
@@ -17,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from .catalog import Catalog, ColumnInfo, TableInfo
-from .changes import Change, ChangeFeed, Transaction
+from .changes import Change, ChangeFeed, PendingChange, Transaction
 from .render import Rendered, present, render
 from .rls import role_of, row_visible, wait_until_visible
 from .serializers import RawJSON, dumps
@@ -85,27 +86,30 @@ class Dispatcher:
         self.registry = registry
         self.catalog = Catalog(pool)
         self._visible_xids: collections.deque[int] = collections.deque(maxlen=16)  # recent, already awaited
+        self.decoded = 0  # changes whose values were decoded: only those some binding matched
 
     async def run(self) -> None:
         while True:
             transaction = await self.feed.transactions.get()
-            for change in transaction.changes:
+            for pending in transaction.changes:
                 try:
-                    await self._dispatch(change, transaction)
+                    await self._dispatch(pending, transaction)
                 except Exception:  # one bad change must not stop the feed for everyone
-                    relation = change.relation
+                    relation = pending.relation
                     log.exception("could not dispatch a change of %s.%s", relation.schema, relation.name)
             self.feed.delivered(transaction)
 
-    async def _dispatch(self, change: Change, transaction: Transaction) -> None:
-        relation = change.relation
+    async def _dispatch(self, pending: PendingChange, transaction: Transaction) -> None:
+        relation = pending.relation
         targets = [
             (listener, bindings)
-            for listener, bindings in self.registry.matching(relation.schema, relation.name, change.action)
+            for listener, bindings in self.registry.matching(relation.schema, relation.name, pending.action)
             if transaction.commit_lsn >= listener.since_lsn
         ]
         if not targets:
             return
+        change = pending.decode()
+        self.decoded += 1
         table = await self.catalog.table(relation)
         filters = {f for _, bindings in targets for b in bindings for f in b.filters}
         rendered = await render(self.pool, change, table, filters)
