@@ -1,7 +1,8 @@
 """From committed transactions to ``postgres_changes`` pushes, one change at a time, in commit order.
 
 Per change: the matching bindings (table, action, and joined before the commit); a change no binding
-matches is dropped before its values are decoded. Then one query that
+matches is dropped before its values are decoded, and bindings a filter surely rejects (decided on the
+decoded values, see ``render.surely_fails``) before any query. Then one query that
 renders the values and evaluates every filter, one RLS check per distinct set of claims, then one
 payload per (readable columns, ``select``) shared by every subscriber it fits.
 """
@@ -19,7 +20,7 @@ import asyncpg
 
 from .catalog import Catalog, ColumnInfo, TableInfo
 from .changes import Change, ChangeFeed, PendingChange, Transaction
-from .render import Rendered, present, render
+from .render import Rendered, filter_values, may_pass, present, render
 from .rls import role_of, row_visible, wait_until_visible
 from .serializers import RawJSON, dumps
 from .subscriptions import Binding, Listener, Registry
@@ -87,6 +88,7 @@ class Dispatcher:
         self.catalog = Catalog(pool)
         self._visible_xids: collections.deque[int] = collections.deque(maxlen=16)  # recent, already awaited
         self.decoded = 0  # changes whose values were decoded: only those some binding matched
+        self.rendered = 0  # changes rendered by a query: only those some binding's filters may pass
 
     async def run(self) -> None:
         while True:
@@ -111,8 +113,17 @@ class Dispatcher:
         change = pending.decode()
         self.decoded += 1
         table = await self.catalog.table(relation)
+        values = filter_values(change)
+        targets = [
+            (listener, kept)
+            for listener, bindings in targets
+            if (kept := [b for b in bindings if may_pass(b.filters, values, table)])
+        ]
+        if not targets:
+            return
         filters = {f for _, bindings in targets for b in bindings for f in b.filters}
         rendered = await render(self.pool, change, table, filters)
+        self.rendered += 1
         passing = [
             (listener, kept)
             for listener, bindings in targets

@@ -1,4 +1,5 @@
-"""Realtime decodes a change's values only when some ``postgres_changes`` binding wants its table.
+"""Realtime decodes a change's values only when some ``postgres_changes`` binding wants its table, and
+renders them (one query) only when some binding's filters may pass.
 
 The feed and the dispatcher run here, in the test's process, on a replication slot of their own, so the
 dispatcher's count of decoded changes can be read; what it delivers is what the stack would push.
@@ -15,10 +16,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from neiromatrius_devstack.realtime.changes import ChangeFeed
+from neiromatrius_devstack.realtime import pgoutput
+from neiromatrius_devstack.realtime.catalog import Catalog
+from neiromatrius_devstack.realtime.changes import Change, ChangeFeed
 from neiromatrius_devstack.realtime.dispatcher import Dispatcher
 from neiromatrius_devstack.realtime.join import wal_position
-from neiromatrius_devstack.realtime.subscriptions import Registry, Subscription, parse_binding
+from neiromatrius_devstack.realtime.render import filter_values, render, surely_fails
+from neiromatrius_devstack.realtime.subscriptions import Filter, Registry, Subscription, parse_binding
 from tests.conftest import Stack
 
 pytestmark = pytest.mark.local_only
@@ -104,3 +108,52 @@ async def test_a_wildcard_binding_decodes_every_table_of_its_schema(realtime: Re
     seen = [await everything.next() for _ in range(2)]
     assert [(e["table"], e["record"]["qty"]) for e in seen] == [("rt_full", 4), ("rt_items", 5)]
     assert realtime.dispatcher.decoded == 2
+
+
+async def test_a_change_no_filter_lets_through_is_decoded_but_not_rendered(
+    realtime: Realtime, db: asyncpg.Connection
+) -> None:
+    label = f"dec-{uuid.uuid4().hex[:8]}"
+    items = await realtime.subscribe(event="INSERT", schema="public", table="rt_items", filter=f"label=eq.{label}")
+    await db.execute("insert into rt_items (label, qty) values ($1, 1)", f"{label}-other")
+    await db.execute("insert into rt_items (label, qty) values ($1, 2)", label)
+    event = await items.next()
+    assert (event["record"]["label"], event["record"]["qty"]) == (label, 2)
+    assert (realtime.dispatcher.decoded, realtime.dispatcher.rendered) == (2, 1)
+    assert items.events.empty()
+
+
+async def test_filters_judged_without_postgres_agree_with_postgres(realtime: Realtime, db: asyncpg.Connection) -> None:
+    """Whenever a filter is judged to fail without a query, the query finds it false too."""
+    oid = await db.fetchval("select 'public.rt_items'::regclass::oid")
+    rows = await db.fetch(
+        "select attname, atttypid, atttypmod from pg_attribute where attrelid = $1 and attnum > 0 "
+        "and not attisdropped order by attnum",
+        oid,
+    )
+    columns = tuple(pgoutput.Column(r["attname"], r["atttypid"], r["atttypmod"], r["attname"] == "id") for r in rows)
+    relation = pgoutput.Relation(oid, "public", "rt_items", "d", columns, generation=1)
+    table = await Catalog(realtime.pool).table(relation)
+    both = (False, True)
+    filters = {
+        *(Filter("label", op, v, negate) for op in ("eq", "neq") for v in ("apple", "Apple", "") for negate in both),
+        *(Filter("label", "in", v, negate) for v in ("{apple,pear}", "{a,b}", "{pear}") for negate in both),
+        Filter("label", "in", '{"apple",pear}'),
+        Filter("label", "in", "{NULL,pear}", negate=True),
+        Filter("label", "in", "{ apple ,pear}"),
+        Filter("label", "like", "app%"),
+        Filter("label", "is", "null", negate=True),
+        Filter("qty", "eq", "2"),
+        Filter("qty", "eq", "02"),
+        Filter("price", "eq", "1.5"),
+    }
+    decided = 0
+    for label in ("apple", "Apple", "apple ", "", "a,b", "pear", None):
+        values = {"id": "1", "label": label, "qty": "2", "price": None}
+        change = Change(relation, "INSERT", tuple(values.get(c.name) for c in columns), None, False)
+        rendered = await render(realtime.pool, change, table, filters)
+        for f in filters:
+            if surely_fails(f, filter_values(change), table.column(f.column)):
+                decided += 1
+                assert rendered.matches[f] is False, (label, f)
+    assert decided >= 40  # most of the grid is decided without a query
