@@ -14,6 +14,7 @@ import collections
 import json
 import logging
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import asyncpg
@@ -30,11 +31,14 @@ log = logging.getLogger(__name__)
 
 def commit_timestamp(moment: datetime) -> str:
     """Realtime's ``YYYY-MM-DD"T"HH24:MI:SS.MS"Z"`` in UTC (milliseconds, truncated)."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    m = moment  # formatted by hand: strftime costs several times more, once per change
+    date = f"{m.year:04d}-{m.month:02d}-{m.day:02d}"
+    return f"{date}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond // 1000:03d}Z"
 
 
 def _object(columns: list[ColumnInfo], values: dict[str, str]) -> RawJSON:
-    return RawJSON("{" + ",".join(f"{json.dumps(c.name)}:{values[c.name]}" for c in columns if c.name in values) + "}")
+    items = (f"{encode_basestring_ascii(c.name)}:{values[c.name]}" for c in columns if c.name in values)
+    return RawJSON("{" + ",".join(items) + "}")
 
 
 def build_data(

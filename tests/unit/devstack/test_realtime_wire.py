@@ -44,6 +44,23 @@ def test_raw_json_is_embedded_verbatim() -> None:
     assert text == '{"data":{"record":{"price":1.50,"meta":{"a": 1}}},"ids":[1]}'
 
 
+def test_dumps_writes_what_json_dumps_writes() -> None:
+    """Keys as ``json.dumps(key)`` (ASCII escapes), values as ``json.dumps(v, ensure_ascii=False)``."""
+    value = {
+        "ёж": ['ёж "q" \\ \n \u2028 \x01', None, True, False, 0, -7, 2**70, 1.5, float("inf")],
+        "nested": {"k": [], "e": {}, "t": ("a", 1)},
+        7: "int key",
+    }
+    reference = (
+        "{"
+        + ",".join(
+            f"{json.dumps(str(k))}:{json.dumps(v, ensure_ascii=False, separators=(',', ':'))}" for k, v in value.items()
+        )
+        + "}"
+    )
+    assert dumps(value) == reference
+
+
 def test_decoding_client_frames() -> None:
     v1 = decode_text(V1, '{"event":"heartbeat","payload":{},"topic":"phoenix","ref":null,"join_ref":null}')
     assert (v1.topic, v1.event, v1.ref, v1.join_ref) == ("phoenix", "heartbeat", None, None)
@@ -89,6 +106,7 @@ def test_binary_user_broadcast_for_v2_receivers() -> None:
 
 def test_commit_timestamp_has_milliseconds_and_zulu() -> None:
     assert commit_timestamp(datetime(2026, 11, 25, 23, 44, 44, 465797, tzinfo=UTC)) == "2026-11-25T23:44:44.465Z"
+    assert commit_timestamp(datetime(2026, 1, 2, 3, 4, 5, 999, tzinfo=UTC)) == "2026-01-02T03:04:05.000Z"
 
 
 def _tuple(*values: str | None) -> bytes:
