@@ -45,12 +45,28 @@ class Change:
     old_full: bool
 
 
+@dataclass(frozen=True)
+class PendingChange:
+    """A change as the feed hands it over: its values are decoded only if someone listens to its table."""
+
+    relation: pgoutput.Relation  # as of the change: a later Relation message does not alter it
+    message: pgoutput.RowMessage
+
+    @property
+    def action(self) -> str:
+        return self.message.action
+
+    def decode(self) -> Change:
+        row = self.message.decode()
+        return Change(self.relation, row.action, row.new, row.old, row.old_full)
+
+
 @dataclass
 class Transaction:
     commit_lsn: int
     end_lsn: int
     commit_time: datetime
-    changes: list[Change] = field(default_factory=list)
+    changes: list[PendingChange] = field(default_factory=list)
     xid: int = 0  # 32-bit, as pgoutput sends it
 
 
@@ -211,10 +227,8 @@ class ChangeFeed:
             self._open = Transaction(message.final_lsn, 0, message.commit_time, xid=message.xid)
         elif isinstance(message, pgoutput.Relation):
             self._relations[message.oid] = dataclasses.replace(message, generation=next(self._generations))
-        elif isinstance(message, pgoutput.RowChange) and self._open is not None:
-            relation = self._relations[message.relation_oid]
-            change = Change(relation, message.action, message.new, message.old, message.old_full)
-            self._open.changes.append(change)
+        elif isinstance(message, pgoutput.RowMessage) and self._open is not None:
+            self._open.changes.append(PendingChange(self._relations[message.relation_oid], message))
         elif isinstance(message, pgoutput.Commit) and self._open is not None:
             transaction, self._open = self._open, None
             transaction.end_lsn = message.end_lsn

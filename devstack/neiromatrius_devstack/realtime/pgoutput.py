@@ -1,7 +1,9 @@
 """Decoder for the ``pgoutput`` logical replication protocol, version 1 (text-format values).
 
-Only what a change feed needs: Begin, Commit, Relation and the row messages. Values stay as the
-server's text output; the caller casts them back to their column types in Postgres.
+Only what a change feed needs: Begin, Commit, Relation and the row messages. A row message is
+decoded in two steps: its kind and relation at once (:class:`RowMessage`), its values only when
+someone listens to that table (:meth:`RowMessage.decode`). Values stay as the server's text output;
+the caller casts them back to their column types in Postgres.
 """
 
 from __future__ import annotations
@@ -78,7 +80,32 @@ class RowChange:
     old_full: bool = False
 
 
-Message = Begin | Commit | Relation | RowChange | None
+@dataclass(frozen=True)
+class RowMessage:
+    """An INSERT, UPDATE or DELETE whose values are not decoded yet: most changes nobody listens to."""
+
+    action: str  # INSERT | UPDATE | DELETE
+    relation_oid: int
+    data: bytes  # the whole message
+
+    def decode(self) -> RowChange:
+        reader = _Reader(self.data)
+        reader.pos = 5  # the kind and the relation's oid
+        if self.action == "INSERT":
+            reader.byte()  # 'N'
+            return RowChange("INSERT", self.relation_oid, reader.tuple_data(), None)
+        marker = reader.byte()
+        if self.action == "DELETE":  # 'K' or 'O'
+            return RowChange("DELETE", self.relation_oid, None, reader.tuple_data(), marker == b"O")
+        old = None
+        if marker in (b"K", b"O"):
+            old = reader.tuple_data()
+            reader.byte()  # 'N'
+        return RowChange("UPDATE", self.relation_oid, reader.tuple_data(), old, marker == b"O")
+
+
+Message = Begin | Commit | Relation | RowMessage | None
+_ROW_ACTIONS = {b"I": "INSERT", b"U": "UPDATE", b"D": "DELETE"}
 
 
 def pg_time(micros: int) -> datetime:
@@ -133,7 +160,8 @@ class _Reader:
 
 
 def decode(data: bytes) -> Message:
-    """Decode one pgoutput message; kinds a feed does not need (Origin, Type, Truncate…) give None."""
+    """Decode one pgoutput message (a row message's values wait for :meth:`RowMessage.decode`); kinds a feed
+    does not need (Origin, Type, Truncate…) give None."""
     reader = _Reader(data)
     kind = reader.byte()
     if kind == b"B":
@@ -144,22 +172,10 @@ def decode(data: bytes) -> Message:
         return Commit(commit_lsn, end_lsn, pg_time(micros))
     if kind == b"R":
         return _relation(reader)
-    if kind == b"I":
+    action = _ROW_ACTIONS.get(kind)
+    if action is not None:
         (oid,) = reader.unpack("!I")
-        reader.byte()  # 'N'
-        return RowChange("INSERT", oid, reader.tuple_data(), None)
-    if kind == b"U":
-        (oid,) = reader.unpack("!I")
-        marker = reader.byte()
-        old = None
-        if marker in (b"K", b"O"):
-            old = reader.tuple_data()
-            reader.byte()  # 'N'
-        return RowChange("UPDATE", oid, reader.tuple_data(), old, marker == b"O")
-    if kind == b"D":
-        (oid,) = reader.unpack("!I")
-        marker = reader.byte()  # 'K' or 'O'
-        return RowChange("DELETE", oid, None, reader.tuple_data(), marker == b"O")
+        return RowMessage(action, oid, data)
     return None
 
 

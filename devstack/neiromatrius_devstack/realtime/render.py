@@ -3,16 +3,20 @@
 Values arrive as the server's text output. Each is cast back to its column type and rendered with
 ``to_jsonb(...)::text``, so numbers, timestamps and jsonb look exactly as PostgREST shows them.
 Filters compare ``'<value>'::type <op> '<filter value>'::type`` as Realtime's ``check_equality_op``
-does; a NULL result, or a filter column the WAL record lacks, does not match.
+does; a NULL result, or a filter column the WAL record lacks, does not match. Filters whose outcome
+is certain without Postgres (:func:`surely_fails`) let the dispatcher skip the query for bindings
+they reject; the query stays the only judge of a match.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import asyncpg
 
-from .catalog import Connection, TableInfo
+from .catalog import ColumnInfo, Connection, TableInfo
 from .changes import Change
 from .pgoutput import Unchanged, Value
 from .subscriptions import Filter
@@ -70,6 +74,48 @@ def present(change: Change, row: tuple[Value, ...] | None, key_only: bool) -> di
             continue
         out[column.name] = value
     return out
+
+
+#: An ``in`` list whose array literal splits on commas alone: no quotes, escapes, spaces, braces or NULL.
+_PLAIN_LIST = re.compile(r"\{[A-Za-z0-9_.:@-]+(?:,[A-Za-z0-9_.:@-]+)*\}")
+
+
+def filter_values(change: Change) -> dict[str, str | None]:
+    """The values the filters of a change are evaluated on, as :func:`render` picks them."""
+    if change.action == "DELETE":
+        return present(change, change.old, key_only=not change.old_full)
+    return present(change, change.new, key_only=False)
+
+
+def may_pass(filters: Iterable[Filter], values: dict[str, str | None], table: TableInfo) -> bool:
+    """False when one of a binding's filters surely fails on these values (:func:`surely_fails`)."""
+    return not any(surely_fails(f, values, table.column(f.column)) for f in filters)
+
+
+def surely_fails(f: Filter, values: dict[str, str | None], column: ColumnInfo | None) -> bool:
+    """True when :func:`render`'s SQL would certainly find ``f`` false, so the query can be spared; False
+    when only the SQL can tell. Decided here: a column absent from the record, a NULL under any operator
+    but ``is``/``isdistinct``, and ``eq``/``neq``/``in`` on a ``text`` column (plain string equality:
+    both sides are text parameters, compared under the database's deterministic default collation)."""
+    if column is None or f.column not in values:
+        return True
+    if f.op in ("is", "isdistinct"):
+        return False
+    value = values[f.column]
+    if value is None:
+        return True  # the comparison is NULL, and so is its negation: coalesce(…, false)
+    if column.sql_type != "text":
+        return False
+    if f.op in ("eq", "neq"):
+        holds = (value == f.value) == (f.op == "eq")
+    elif f.op == "in" and _PLAIN_LIST.fullmatch(f.value):
+        items = f.value[1:-1].split(",")
+        if any(item.lower() == "null" for item in items):
+            return False
+        holds = value in items
+    else:
+        return False
+    return holds == f.negate
 
 
 async def render(pool: asyncpg.Pool, change: Change, table: TableInfo, filters: set[Filter]) -> Rendered:

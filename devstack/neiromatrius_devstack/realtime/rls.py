@@ -74,15 +74,29 @@ async def row_visible(
         if (column := table.column(name)) is not None
     )
     sql = f"select exists(select 1 from {table.qualified} where {where})"
+    role, claims_json = role_of(claims), json.dumps(dict(claims))
+    if "\x00" in role:  # Postgres takes no NUL in a setting, as it refused it as a parameter
+        return False
+    # BEGIN and the settings in one round trip (constants, as escaped literals), then the check.
+    begin = f"BEGIN; SELECT set_config('role', {_literal(role)}, true), "
+    begin += f"set_config('request.jwt.claims', {_literal(claims_json)}, true)"
     try:
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
-                role_of(claims),
-                json.dumps(dict(claims)),
-            )
-            return bool(await conn.fetchval(sql, *(key[name] for name in table.primary_key)))
+        async with pool.acquire() as conn:
+            try:
+                await conn.execute(begin)
+                visible = bool(await conn.fetchval(sql, *(key[name] for name in table.primary_key)))
+                await conn.execute("COMMIT")
+            except BaseException:
+                if not conn.is_closed() and conn.is_in_transaction():
+                    await conn.execute("ROLLBACK")
+                raise
+            return visible
     except asyncpg.PostgresError as exc:
         # An unknown role, a policy that raises, a revoked grant: the subscriber sees nothing.
         log.info("RLS check on %s failed for role %s: %s", table.qualified, role_of(claims), exc)
         return False
+
+
+def _literal(text: str) -> str:
+    """A string constant that reads the same whatever ``standard_conforming_strings`` says."""
+    return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"

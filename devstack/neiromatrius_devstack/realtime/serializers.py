@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
 V1 = "1.0.0"
@@ -43,11 +44,16 @@ class Frame:
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON like ``json.dumps`` that keeps :class:`RawJSON` fragments verbatim."""
+    """Compact JSON like ``json.dumps`` that keeps :class:`RawJSON` fragments verbatim: keys as
+    ``json.dumps(key)`` writes them (ASCII), values as ``json.dumps(value, ensure_ascii=False)``."""
     if isinstance(value, RawJSON):
         return str(value)
+    if isinstance(value, str):  # json's own encoders, without a JSONEncoder per value
+        return encode_basestring(value)
+    if value is None:
+        return "null"
     if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{dumps(v)}" for k, v in value.items()) + "}"
+        return "{" + ",".join(f"{encode_basestring_ascii(str(k))}:{dumps(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
         return "[" + ",".join(dumps(v) for v in value) + "]"
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -208,14 +208,30 @@ class Registry:
     """Every live ``postgres_changes`` subscription, one per joined channel."""
 
     _subscriptions: dict[int, Subscription] = field(default_factory=dict)
+    #: (schema, table, action) -> whether any binding matches it, until the next add or remove: most
+    #: changes are of tables nobody listens to, and are then passed over without a look at every binding.
+    _wanted: dict[tuple[str, str, str], bool] = field(default_factory=dict)
 
     def add(self, subscription: Subscription) -> None:
         self._subscriptions[id(subscription.listener)] = subscription
+        self._wanted.clear()
 
     def remove(self, listener: Listener) -> None:
-        self._subscriptions.pop(id(listener), None)
+        if self._subscriptions.pop(id(listener), None) is not None:
+            self._wanted.clear()
+
+    def wants(self, schema: str, table: str, action: str) -> bool:
+        key = (schema, table, action)
+        wanted = self._wanted.get(key)
+        if wanted is None:
+            wanted = self._wanted[key] = any(
+                b.matches(schema, table, action) for s in self._subscriptions.values() for b in s.bindings
+            )
+        return wanted
 
     def matching(self, schema: str, table: str, action: str) -> Iterator[tuple[Listener, list[Binding]]]:
+        if not self.wants(schema, table, action):
+            return
         for subscription in list(self._subscriptions.values()):
             bindings = [b for b in subscription.bindings if b.matches(schema, table, action)]
             if bindings:

@@ -101,6 +101,9 @@ class Catalog:
     #: Per role, the user-settable ``ALTER ROLE … SET`` values PostgREST applies after switching role.
     role_settings: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     timezones: frozenset[str] = frozenset()
+    #: What requests derive from this catalogue alone (an RPC's chosen overload and call SQL); a reload
+    #: brings a new catalogue, so nothing here outlives the schema it was derived from.
+    derived: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     def relation(self, schema: str, name: str) -> Relation | None:
         return self.relations.get((schema, name))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -65,11 +66,8 @@ class Engine:
 
     def begin_script(self, req: ApiRequest, *, read_only: bool) -> str:
         identity = req.identity
-        settings: list[tuple[str, str]] = [("search_path", f"{ident(req.schema)}, {ident('public')}")]
-        settings += self.catalog.role_settings.get(identity.role, ())
-        settings += [
-            ("role", identity.role),
-            ("request.jwt.claims", identity.claims_json),
+        role_settings = self.catalog.role_settings.get(identity.role, ())
+        settings = [
             ("request.method", req.method),
             ("request.path", req.path),
             ("request.headers", req.headers_json()),
@@ -78,9 +76,9 @@ class Engine:
         timezone = req.prefs.get("timezone")
         if timezone is not None and timezone in self.catalog.timezones:
             settings.append(("timezone", timezone))
-        calls = ", ".join(f"set_config({literal(k)}, {literal(v)}, true)" for k, v in settings)
-        mode = "READ ONLY" if read_only else "READ WRITE"
-        return f"BEGIN ISOLATION LEVEL READ COMMITTED {mode}; SELECT {calls}"
+        calls = ", ".join(f"set_config({_setting(k)}, {literal(v)}, true)" for k, v in settings)
+        head = _script_head(req.schema, tuple(role_settings), identity.role, read_only)
+        return f"{head}{_setting_call('request.jwt.claims', identity.claims_json)}, {calls}"
 
     def wants_rollback(self, req: ApiRequest) -> bool:
         return self.allow_tx_override and req.prefs.get("tx") == "rollback"
@@ -111,7 +109,9 @@ class Engine:
             options = "".join(f", {o.upper()}" for o in req.media.plan_options)
             sql, check, explain = f"EXPLAIN (FORMAT {req.media.plan_format.upper()}{options}) {sql}", None, None
         try:
-            conn = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT)
+            # asyncio.timeout rather than acquire(timeout=…), which runs the acquisition in a task of its own.
+            async with asyncio.timeout(ACQUIRE_TIMEOUT):
+                conn = await self.pool.acquire()
         except TimeoutError as exc:
             raise pool_timeout() from exc
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -165,6 +165,30 @@ class Engine:
         except BaseException:
             await _abandon(conn)
             raise
+
+
+# The script's parts that repeat from one request to the next are escaped once, not per request.
+
+
+@functools.lru_cache(maxsize=256)
+def _script_head(schema: str, role_settings: tuple[tuple[str, str], ...], role: str, read_only: bool) -> str:
+    """``BEGIN …; SELECT`` and the ``set_config`` calls before the claims: search path, the role's own
+    settings (``ALTER ROLE … SET``) and the role itself."""
+    settings = [("search_path", f"{ident(schema)}, {ident('public')}"), *role_settings, ("role", role)]
+    mode = "READ ONLY" if read_only else "READ WRITE"
+    return f"BEGIN ISOLATION LEVEL READ COMMITTED {mode}; SELECT " + "".join(
+        f"{_setting_call(k, v)}, " for k, v in settings
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _setting_call(name: str, value: str) -> str:
+    return f"set_config({literal(name)}, {literal(value)}, true)"
+
+
+@functools.lru_cache(maxsize=64)
+def _setting(name: str) -> str:
+    return literal(name)
 
 
 class PlanAnswer(Exception):

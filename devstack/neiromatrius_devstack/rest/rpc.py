@@ -16,7 +16,7 @@ from .responses import common_headers, content_headers, row_checks
 from .sqlfrag import Params
 from .sqlread import ReadBuilder, Source, limit_offset
 from .sqlresult import body_expression, wrap
-from .sqlrpc import call_source, find_function
+from .sqlrpc import resolve_call
 
 
 async def rpc(engine: Engine, req: ApiRequest) -> Reply:
@@ -25,10 +25,13 @@ async def rpc(engine: Engine, req: ApiRequest) -> Reply:
     text, keys = _arguments(req)
     single_object = req.method == "POST" and req.prefs.get("params") == "single-object"
     is_post = req.method == "POST"
-    fn = find_function(engine.catalog, req.schema, req.target, keys, is_post=is_post, single_object=single_object)
+    call = resolve_call(engine.catalog, req.schema, req.target, keys, is_post=is_post, single_object=single_object)
+    fn = call.fn
     read_only = not is_post or fn.volatility in ("s", "i")
     params = Params()
-    source_sql = call_source(fn, keys, text, params, single_object=single_object)
+    if call.takes_body:
+        params.text(text)  # ``$1`` of ``call.source``
+    source_sql = call.source
     rows, count_from, rng = _rows(engine, req, fn, params)
     body = body_expression(
         req.media, shape="rows" if fn.shape == "composite" else "scalar", single_value=not fn.returns_set

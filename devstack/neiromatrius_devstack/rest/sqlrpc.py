@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from .catalog import Catalog, Function
 from .errors import RestError
@@ -60,6 +61,32 @@ def _not_found(catalog: Catalog, schema: str, name: str, keys: list[str], is_pos
         404, "PGRST202", message + " in the schema cache",
         f"Searched for the function {func}{searched}, but no matches were found in the schema cache.", hint,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Call:
+    """The overload an RPC resolves to and its ``pgrst_source`` SQL; ``takes_body``: the SQL's ``$1`` is the
+    arguments' JSON text."""
+
+    fn: Function
+    source: str
+    takes_body: bool
+
+
+def resolve_call(
+    catalog: Catalog, schema: str, name: str, keys: Sequence[str], *, is_post: bool, single_object: bool
+) -> Call:
+    """:func:`find_function` then :func:`call_source`, remembered per catalogue: both depend only on it
+    and on the set of argument names (the values travel as the statement's first parameter)."""
+    key = ("rpc", schema, name, frozenset(keys), is_post, single_object)
+    call = catalog.derived.get(key)
+    if not isinstance(call, Call):
+        fn = find_function(catalog, schema, name, keys, is_post=is_post, single_object=single_object)
+        params = Params()
+        source = call_source(fn, keys, "", params, single_object=single_object)
+        call = Call(fn, source, bool(params.values))
+        catalog.derived[key] = call
+    return call
 
 
 def call_source(fn: Function, keys: Sequence[str], text: str, params: Params, *, single_object: bool = False) -> str:

@@ -4,12 +4,14 @@ moment (``rls.wait_until_visible``) instead of refusing a row that is about to b
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from neiromatrius_devstack.realtime.rls import wait_until_visible
+from neiromatrius_devstack.realtime.catalog import ColumnInfo, TableInfo
+from neiromatrius_devstack.realtime.rls import row_visible, wait_until_visible
 from tests.conftest import Stack
 from tests.support.waiting import eventually
 
@@ -52,3 +54,25 @@ async def test_xids_long_finished_are_not_waited_for(pool: asyncpg.Pool) -> None
     current = await pool.fetchval(XID)
     for behind in (1, 1_000_000_000):  # the latter, on a young database, from "before" the counter started
         assert await wait_until_visible(pool, (current - behind) % 4_294_967_296) is False
+
+
+async def test_the_rls_check_reads_any_claims_and_refuses_unknown_roles(
+    pool: asyncpg.Pool, db: asyncpg.Connection
+) -> None:
+    """The role and claims travel as escaped literals: quotes, backslashes and non-ASCII text read back as sent."""
+    owner = uuid.uuid4()
+    row_id = await db.fetchval("insert into rt_owned (owner, body) values ($1, 'x') returning id", owner)
+    columns = (
+        ColumnInfo("id", "int8", "bigint"),
+        ColumnInfo("owner", "uuid", "uuid"),
+        ColumnInfo("body", "text", "text"),
+    )
+    table = TableInfo("public", "rt_owned", columns, ("id",), rls=True)
+    key = {"id": str(row_id)}
+    claims = {"role": "authenticated", "sub": str(owner), "email": "o'neil\\'\\\\ёж@example.com"}
+    assert await row_visible(pool, table, key, claims)
+    assert not await row_visible(pool, table, key, {**claims, "sub": str(uuid.uuid4())})
+    for role in ("no_such_role", "it's", "nul\x00"):
+        assert not await row_visible(pool, table, key, {**claims, "role": role})
+    for _ in range(3):  # a refused check leaves no connection inside a transaction
+        assert await row_visible(pool, table, key, claims)

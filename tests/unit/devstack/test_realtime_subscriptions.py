@@ -14,9 +14,11 @@ from neiromatrius_devstack.realtime.changes import Change
 from neiromatrius_devstack.realtime.dispatcher import build_data
 from neiromatrius_devstack.realtime.pgoutput import Column, Relation
 from neiromatrius_devstack.realtime.presence import Presence
-from neiromatrius_devstack.realtime.render import Rendered, filter_sql
+from neiromatrius_devstack.realtime.render import Rendered, filter_sql, surely_fails
 from neiromatrius_devstack.realtime.subscriptions import (
     Filter,
+    Registry,
+    Subscription,
     SubscriptionError,
     binding_id,
     echo,
@@ -75,6 +77,51 @@ def test_binding_matching() -> None:
     assert binding.matches("public", "t", "UPDATE")
     assert not binding.matches("public", "t", "INSERT") and not binding.matches("public", "u", "UPDATE")
     assert parse_binding({"event": "*", "schema": "*"}).matches("other", "x", "DELETE")
+
+
+class _Listener:
+    topic = "realtime:t"
+    claims: dict[str, object] = {}  # noqa: RUF012 (the Listener protocol's attribute)
+    since_lsn = 0
+
+    def deliver(self, event: str, payload: object) -> None:
+        raise AssertionError("not delivered in these tests")
+
+
+def test_the_registry_forgets_what_it_knew_wanted_on_every_join_and_leave() -> None:
+    registry = Registry()
+    assert not registry.wants("public", "t", "INSERT")  # remembered as unwanted…
+    wildcard, exact = _Listener(), _Listener()
+    registry.add(Subscription(wildcard, (parse_binding({"event": "INSERT", "schema": "*"}),)))
+    assert registry.wants("public", "t", "INSERT")  # …until a join
+    assert not registry.wants("public", "t", "DELETE")
+    registry.add(Subscription(exact, (parse_binding({"event": "*", "schema": "public", "table": "t"}),)))
+    assert registry.wants("public", "t", "DELETE")
+    assert [listener for listener, _ in registry.matching("public", "t", "INSERT")] == [wildcard, exact]
+    registry.remove(exact)
+    assert not registry.wants("public", "t", "DELETE")  # and a leave
+    assert list(registry.matching("public", "t", "DELETE")) == []
+    registry.remove(wildcard)
+    assert not registry.wants("public", "t", "INSERT")
+
+
+def test_which_filters_are_judged_without_postgres() -> None:
+    text, number = ColumnInfo("state", "text", "text"), ColumnInfo("qty", "int4", "integer")
+    values: dict[str, str | None] = {"state": "pending", "qty": "2", "note": None}
+    assert surely_fails(Filter("state", "eq", "answered"), values, text)
+    assert not surely_fails(Filter("state", "eq", "pending"), values, text)
+    assert surely_fails(Filter("state", "eq", "pending", negate=True), values, text)
+    assert surely_fails(Filter("state", "neq", "pending"), values, text)
+    assert surely_fails(Filter("state", "in", "{answered,failed}"), values, text)
+    assert not surely_fails(Filter("state", "in", "{answered,pending}"), values, text)
+    assert not surely_fails(Filter("state", "in", '{"answered",failed}'), values, text)  # quoting: Postgres's
+    assert not surely_fails(Filter("state", "lt", "a"), values, text)  # ordering: the collation's
+    assert not surely_fails(Filter("qty", "eq", "02"), values, number)  # 02 = 2 for integers
+    assert surely_fails(Filter("note", "eq", "x"), values, ColumnInfo("note", "text", "text"))  # NULL
+    assert surely_fails(Filter("note", "neq", "x", negate=True), values, ColumnInfo("note", "text", "text"))
+    assert not surely_fails(Filter("note", "is", "null"), values, ColumnInfo("note", "text", "text"))
+    assert surely_fails(Filter("body", "eq", "x"), values, ColumnInfo("body", "text", "text"))  # not in the record
+    assert surely_fails(Filter("gone", "eq", "x"), {"gone": "x"}, None)  # not in the table
 
 
 def test_filter_sql() -> None:

@@ -44,6 +44,23 @@ def test_raw_json_is_embedded_verbatim() -> None:
     assert text == '{"data":{"record":{"price":1.50,"meta":{"a": 1}}},"ids":[1]}'
 
 
+def test_dumps_writes_what_json_dumps_writes() -> None:
+    """Keys as ``json.dumps(key)`` (ASCII escapes), values as ``json.dumps(v, ensure_ascii=False)``."""
+    value = {
+        "ёж": ['ёж "q" \\ \n \u2028 \x01', None, True, False, 0, -7, 2**70, 1.5, float("inf")],
+        "nested": {"k": [], "e": {}, "t": ("a", 1)},
+        7: "int key",
+    }
+    reference = (
+        "{"
+        + ",".join(
+            f"{json.dumps(str(k))}:{json.dumps(v, ensure_ascii=False, separators=(',', ':'))}" for k, v in value.items()
+        )
+        + "}"
+    )
+    assert dumps(value) == reference
+
+
 def test_decoding_client_frames() -> None:
     v1 = decode_text(V1, '{"event":"heartbeat","payload":{},"topic":"phoenix","ref":null,"join_ref":null}')
     assert (v1.topic, v1.event, v1.ref, v1.join_ref) == ("phoenix", "heartbeat", None, None)
@@ -89,6 +106,7 @@ def test_binary_user_broadcast_for_v2_receivers() -> None:
 
 def test_commit_timestamp_has_milliseconds_and_zulu() -> None:
     assert commit_timestamp(datetime(2026, 11, 25, 23, 44, 44, 465797, tzinfo=UTC)) == "2026-11-25T23:44:44.465Z"
+    assert commit_timestamp(datetime(2026, 1, 2, 3, 4, 5, 999, tzinfo=UTC)) == "2026-01-02T03:04:05.000Z"
 
 
 def _tuple(*values: str | None) -> bytes:
@@ -110,17 +128,36 @@ def test_pgoutput_relation_and_rows() -> None:
     assert isinstance(relation, pgoutput.Relation)
     assert (relation.schema, relation.name, relation.replica_identity) == ("public", "rt_items", "f")
     assert [(c.name, c.type_oid, c.is_key) for c in relation.columns] == [("id", 20, True), ("label", 25, False)]
-    insert = pgoutput.decode(b"I" + struct.pack("!I", 16384) + b"N" + _tuple("1", "яблоко"))
+    insert = _row(b"I" + struct.pack("!I", 16384) + b"N" + _tuple("1", "яблоко"))
     assert insert == pgoutput.RowChange("INSERT", 16384, ("1", "яблоко"), None)
-    update = pgoutput.decode(b"U" + struct.pack("!I", 16384) + b"O" + _tuple("1", "a") + b"N" + _tuple("1", None))
+    update = _row(b"U" + struct.pack("!I", 16384) + b"O" + _tuple("1", "a") + b"N" + _tuple("1", None))
     assert update == pgoutput.RowChange("UPDATE", 16384, ("1", None), ("1", "a"), old_full=True)
-    delete = pgoutput.decode(b"D" + struct.pack("!I", 16384) + b"K" + _tuple("1", None))
+    key_update = _row(b"U" + struct.pack("!I", 16384) + b"K" + _tuple("1", None) + b"N" + _tuple("2", "b"))
+    assert key_update == pgoutput.RowChange("UPDATE", 16384, ("2", "b"), ("1", None), old_full=False)
+    plain_update = _row(b"U" + struct.pack("!I", 16384) + b"N" + _tuple("1", "c"))
+    assert plain_update == pgoutput.RowChange("UPDATE", 16384, ("1", "c"), None, old_full=False)
+    delete = _row(b"D" + struct.pack("!I", 16384) + b"K" + _tuple("1", None))
     assert delete == pgoutput.RowChange("DELETE", 16384, None, ("1", None), old_full=False)
 
 
+def _row(data: bytes) -> pgoutput.RowChange:
+    message = pgoutput.decode(data)
+    assert isinstance(message, pgoutput.RowMessage)
+    return message.decode()
+
+
+def test_a_row_messages_values_are_left_alone_until_asked_for() -> None:
+    """The feed reads only the kind and the table of a row message: values nobody listens to cost nothing."""
+    data = b"I" + struct.pack("!I", 16384) + b"N" + struct.pack("!h", 1) + b"b" + struct.pack("!i", 1) + b"\x01"
+    message = pgoutput.decode(data)  # binary values are never requested: decoding them would raise
+    assert message == pgoutput.RowMessage("INSERT", 16384, data)
+    with pytest.raises(ValueError, match="unsupported tuple value kind"):
+        message.decode()
+
+
 def test_pgoutput_unchanged_toast_and_transaction_bounds() -> None:
-    row = pgoutput.decode(b"I" + struct.pack("!I", 1) + b"N" + struct.pack("!h", 1) + b"u")
-    assert isinstance(row, pgoutput.RowChange) and row.new == (pgoutput.UNCHANGED,)
+    row = _row(b"I" + struct.pack("!I", 1) + b"N" + struct.pack("!h", 1) + b"u")
+    assert row.new == (pgoutput.UNCHANGED,)
     begin = pgoutput.decode(b"B" + struct.pack("!qqI", 0x16B3748, 1_000_000, 7))
     assert begin == pgoutput.Begin(0x16B3748, datetime(2000, 1, 1, 0, 0, 1, tzinfo=UTC), 7)
     commit = pgoutput.decode(b"C" + struct.pack("!bqqq", 0, 10, 20, 0))

@@ -10,7 +10,7 @@ from neiromatrius_devstack.rest.querystring import parse_query
 from neiromatrius_devstack.rest.relationships import resolve
 from neiromatrius_devstack.rest.sqlfrag import Params, Scope, array_literal, literal, render_condition
 from neiromatrius_devstack.rest.sqlread import ReadBuilder, Source
-from neiromatrius_devstack.rest.sqlrpc import call_source, find_function
+from neiromatrius_devstack.rest.sqlrpc import call_source, find_function, resolve_call
 from neiromatrius_devstack.rest.sqlwrite import Returning, insert_sql
 
 TODOS = Relation(
@@ -143,6 +143,25 @@ def test_function_overloads_and_calls() -> None:
     )
     assert params.values == ['{"a":1}']
     assert call_source(echo, ["x"], "{}", Params()) == 'SELECT "public"."echo"($1::text::jsonb) AS pgrst_scalar'
+
+
+def test_a_resolved_call_is_remembered_per_catalogue_and_per_set_of_argument_names() -> None:
+    add = Function(
+        "public", "add", (Param("a", "integer"), Param("b", "integer", True)), False, "scalar", "integer", "i"
+    )
+    none = Function("public", "now_ish", (), False, "scalar", "integer", "s")
+    cat = Catalog(functions={("public", "add"): [add], ("public", "now_ish"): [none]})
+    call = resolve_call(cat, "public", "add", ["b", "a"], is_post=True, single_object=False)
+    assert call.fn is add and call.takes_body
+    assert call.source == call_source(add, ["a", "b"], "{}", Params())  # the body is ``$1``, whatever its value
+    assert resolve_call(cat, "public", "add", ["a", "b"], is_post=True, single_object=False) is call
+    assert resolve_call(cat, "public", "add", ["a"], is_post=True, single_object=False) is not call
+    bare = resolve_call(cat, "public", "now_ish", [], is_post=False, single_object=False)
+    assert (bare.source, bare.takes_body) == ('SELECT "public"."now_ish"() AS pgrst_scalar', False)
+    with pytest.raises(RestError):  # refusals are not remembered: a reloaded catalogue may know the function
+        resolve_call(cat, "public", "add", ["c"], is_post=True, single_object=False)
+    reloaded = Catalog(functions={("public", "add"): [add]})
+    assert resolve_call(reloaded, "public", "add", ["a", "b"], is_post=True, single_object=False) is not call
 
 
 def test_single_object_preference_passes_the_whole_body() -> None:
