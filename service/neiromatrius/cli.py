@@ -267,7 +267,7 @@ def _devstack(args: argparse.Namespace) -> int:
         seed_file=args.seed,
     )
     try:
-        asyncio.run(LocalStack(options).serve())
+        _run_loop(LocalStack(options).serve())
     except PostgresError as exc:
         print(f"❌ {exc}\n   Try `neiromatrius devstack --fresh`, or another --db-port.", file=sys.stderr)
         return 1
