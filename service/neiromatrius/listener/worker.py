@@ -1,7 +1,7 @@
 """The listener: Realtime hints and a timer feed N consumers that claim, triage and hand replies to delivery.
 
 The database is the queue. A hint (a new-row event, a (re)subscription, the sweep timer) only makes
-an idle consumer claim; a consumer claims until nothing is left, so a missed event costs at most
+an idle consumer claim; a consumer claims until a claim says it took the last one, so a missed event costs at most
 one sweep interval. Deliveries run in their own loops, so a slow endpoint never holds up triage.
 """
 

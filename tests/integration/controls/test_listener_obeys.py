@@ -174,13 +174,14 @@ async def test_a_draft_is_not_delivered_until_approved_and_then_the_edited_text_
 
 
 class ClaimWatch:
-    """Wraps the listener's work queue: knows when no claim runs and the last one found nothing. Then every
-    consumer waits for a hint (a consumer claims until a claim comes back empty), and with the sweep far
-    off only a change event can make the listener claim again."""
+    """Wraps the listener's work queue: knows when no claim runs and the last one left nothing to claim (it
+    came back empty, or said there was no more). Then every consumer waits for a hint (a consumer claims
+    until a claim says it took the last one), and with the sweep far off only a change event can make the
+    listener claim again."""
 
     def __init__(self) -> None:
         self.running = 0
-        self.last_empty = False
+        self.drained = False
 
     def wrap(self, queue: WorkQueue) -> WorkQueue:
         watch = self
@@ -195,13 +196,13 @@ class ClaimWatch:
                     claimed = await queue.claim(*args)
                 finally:
                     watch.running -= 1
-                watch.last_empty = not claimed
+                watch.drained = not claimed or not claimed[-1].more
                 return claimed
 
         return cast(WorkQueue, Watched())
 
     def idle(self) -> bool:
-        return self.running == 0 and self.last_empty
+        return self.running == 0 and self.drained
 
 
 async def test_handing_back_wakes_the_listener_without_waiting_for_its_sweep(
