@@ -2,6 +2,11 @@
 
 The SDK's own retries are off (``max_retries=0``): it would retry ``insufficient_quota`` like any 429.
 Our loop retries what may succeed later and translates every ``openai`` exception into the error tree.
+
+The SDK sends a body we serialized ourselves (``client.post`` with ``content``): ``chat.completions.create``
+walks every nested value of its parameters against their TypedDicts, schema included, on every call, the
+largest single cost of a message in the listener. Everything but the conversation and the customer's
+pseudonym is the same for a list of categories, so it is serialized once per list.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import math
 import random
@@ -20,13 +26,8 @@ from typing import Any, Self, cast
 
 import httpx
 import openai
-from openai.types.chat import (
-    ChatCompletion,
-    ChatCompletionAssistantMessageParam,
-    ChatCompletionMessageParam,
-    ChatCompletionUserMessageParam,
-)
-from openai.types.shared_params import ResponseFormatJSONSchema
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 
 from ..config import Settings
 from ..core.answer import parse_answer, response_schema
@@ -48,12 +49,23 @@ CONNECT_TIMEOUT = 5.0
 Sleep = Callable[[float], Awaitable[None]]
 
 
+# Only what the SDK's ``chat.completions.create`` would add: the API key's bearer authentication.
+_OPTIONS: openai.RequestOptions = {"security": {"bearer_auth": True}}
+
+
 @dataclass(frozen=True)
 class _Request:
+    """What one list of categories makes of the request: the allowed names, and the body's fixed part
+    (model, limits, schema, system prompt), serialized up to the messages that follow the system prompt."""
+
     version: int
     names: tuple[str, ...]
-    system_prompt: str
-    response_format: ResponseFormatJSONSchema
+    head: bytes
+
+    def body(self, messages: Sequence[ChatCompletionMessageParam], safety_identifier: str) -> bytes:
+        """The whole JSON body: ``head``, the conversation and burst, and the customer's pseudonym."""
+        rest = b"," + _dumps(messages)[1:-1] if messages else b""
+        return b"".join((self.head, rest, b'],"safety_identifier":', _dumps(safety_identifier), b"}"))
 
 
 class OpenAIResponder:
@@ -91,15 +103,19 @@ class OpenAIResponder:
         """The prompt and schema of the current categories, built again only when they change."""
         snapshot = self._catalog.current
         if self._built is None or self._built.version != snapshot.version:
-            self._built = _Request(
-                version=snapshot.version,
-                names=snapshot.names,
-                system_prompt=system_prompt(snapshot.categories, self._canary),
-                response_format={
+            fixed: CompletionCreateParamsNonStreaming = {
+                "model": self._model,
+                "max_completion_tokens": self._max_completion_tokens,
+                "temperature": self._temperature,
+                "response_format": {
                     "type": "json_schema",
                     "json_schema": {"name": "triage", "strict": True, "schema": response_schema(snapshot.names)},
                 },
-            )
+                "messages": [{"role": "system", "content": system_prompt(snapshot.categories, self._canary)}],
+            }
+            # Ends just after the system message, inside the list: the other messages are appended per call.
+            head = _dumps(fixed)[: -len(b"]}")]
+            self._built = _Request(version=snapshot.version, names=snapshot.names, head=head)
         return self._built
 
     @classmethod
@@ -136,20 +152,15 @@ class OpenAIResponder:
 
     async def respond(self, message: ClaimedMessage, context: list[ContextMessage]) -> Triage:
         request = self._request()  # one list of categories for the whole call, even if they change meanwhile
-        messages = self._messages(request.system_prompt, message, context)
+        body = request.body(self._messages(message, context), self._safety_identifier(message.client_id))
         failure: openai.OpenAIError | None = None
         for attempt in range(self._attempts):
             if failure is not None:
                 await self._sleep(self._delay(attempt - 1, failure))
             started = time.perf_counter()
             try:
-                response = await self._client.chat.completions.create(
-                    model=self._model,
-                    messages=messages,
-                    response_format=request.response_format,
-                    max_completion_tokens=self._max_completion_tokens,
-                    temperature=self._temperature,
-                    safety_identifier=self._safety_identifier(message.client_id),
+                response = await self._client.post(
+                    "/chat/completions", cast_to=ChatCompletion, content=body, options=_OPTIONS
                 )
             except openai.OpenAIError as exc:
                 self._log(message, _outcome(exc), _elapsed_ms(started))
@@ -164,17 +175,15 @@ class OpenAIResponder:
         """A keyed hash: OpenAI can tell customers apart without learning (or guessing) their ids."""
         return hmac.new(self._identity_key, client_id.encode(), hashlib.sha256).hexdigest()
 
-    def _messages(
-        self, prompt: str, message: ClaimedMessage, context: Sequence[ContextMessage]
-    ) -> list[ChatCompletionMessageParam]:
-        """The system prompt, the conversation so far, then every message of the burst as the customer sent it."""
-        messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": prompt}]
-        for item in bound_context(context, message.text, self._context_max_tokens):
-            if item.role == "assistant":
-                messages.append(ChatCompletionAssistantMessageParam(role="assistant", content=item.content))
-            else:
-                messages.append(ChatCompletionUserMessageParam(role="user", content=item.content))
-        messages.extend(ChatCompletionUserMessageParam(role="user", content=text) for text in message.contents)
+    def _messages(self, message: ClaimedMessage, context: Sequence[ContextMessage]) -> list[ChatCompletionMessageParam]:
+        """After the system prompt: the conversation so far, then every message of the burst as the customer sent it."""
+        messages: list[ChatCompletionMessageParam] = [
+            {"role": "assistant", "content": item.content}
+            if item.role == "assistant"
+            else {"role": "user", "content": item.content}
+            for item in bound_context(context, message.text, self._context_max_tokens)
+        ]
+        messages.extend({"role": "user", "content": text} for text in message.contents)
         return messages
 
     def _delay(self, retry: int, failure: openai.OpenAIError) -> float:
@@ -214,6 +223,11 @@ class OpenAIResponder:
             usage.completion_tokens if usage else 0,
             ms,
         )
+
+
+def _dumps(value: object) -> bytes:
+    """JSON as the SDK itself serializes a body: compact, UTF-8, no NaN."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _elapsed_ms(started: float) -> int:
