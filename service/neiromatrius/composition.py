@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
-from httpx_aiohttp import AiohttpTransport
 from starlette.applications import Starlette
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
+from .adapters.http_transport import ReadingAiohttpTransport
 from .adapters.netguard import GuardedTransport, SystemResolver, WebhookUrlGuard, local_origin
 from .adapters.offline_responder import OfflineResponder
 from .adapters.openai_responder import OpenAIResponder
@@ -93,7 +93,7 @@ class ProcessClient(httpx.AsyncClient):
 def http_client(settings: Settings) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
     pinned = httpx.AsyncHTTPTransport(limits=limits)
-    inner = AiohttpTransport(limits=limits) if settings.http_transport == "aiohttp" else pinned
+    inner = ReadingAiohttpTransport(limits=limits) if settings.http_transport == "aiohttp" else pinned
     transport = GuardedTransport(
         inner,
         resolver=SystemResolver(),
