@@ -3,6 +3,8 @@
 Each process opens one ``httpx.AsyncClient``: supabase-py, OpenAI and webhook delivery share it. Its
 transport is a ``GuardedTransport``: the requests delivery marks are checked, pinned and sent through
 httpx's own pool; all others go through aiohttp's (``HTTP_TRANSPORT``), which costs far less CPU.
+Its cookie jar reads only responses that set a cookie: httpx would build urllib's request and response
+stand-ins for every response to learn that there is none (a sixth of a request's own CPU here).
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
-from httpx_aiohttp import AiohttpTransport
 from starlette.applications import Starlette
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
+from .adapters.http_transport import ReadingAiohttpTransport
 from .adapters.netguard import GuardedTransport, SystemResolver, WebhookUrlGuard, local_origin
 from .adapters.offline_responder import OfflineResponder
 from .adapters.openai_responder import OpenAIResponder
@@ -63,10 +65,35 @@ class Resources:
     supabase: AsyncClient
 
 
+class _SetCookiesOnly(httpx.Cookies):
+    """A jar that reads a response only when it sets a cookie: the same jar, without the cost of the others."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
+
+
+class ProcessClient(httpx.AsyncClient):
+    """The process's shared client: httpx's own, with ``_SetCookiesOnly`` as its jar."""
+
+    def __init__(self, *, cookies: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cookies = cookies
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        self._cookies: httpx.Cookies = _SetCookiesOnly(httpx.Cookies(cookies).jar)
+
+
 def http_client(settings: Settings) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
     pinned = httpx.AsyncHTTPTransport(limits=limits)
-    inner = AiohttpTransport(limits=limits) if settings.http_transport == "aiohttp" else pinned
+    inner = ReadingAiohttpTransport(limits=limits) if settings.http_transport == "aiohttp" else pinned
     transport = GuardedTransport(
         inner,
         resolver=SystemResolver(),
@@ -74,7 +101,7 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
         pinned=pinned,
         allow_local=local_origin(settings.webhook_allow_local),
     )
-    return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=False)
+    return ProcessClient(transport=transport, timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=False)
 
 
 @asynccontextmanager

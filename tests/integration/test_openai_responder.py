@@ -142,6 +142,23 @@ async def test_a_valid_answer_becomes_a_triage(responder: OpenAIResponder, opena
     assert triage.usage.latency_ms >= 0
 
 
+async def test_an_answer_the_sdk_types_do_not_foresee_is_read_as_the_sdk_would(
+    responder: OpenAIResponder, openai_api: respx.Route
+) -> None:
+    # A finish reason newer than the SDK's Literal, and a usage block grown fields: the response is still read.
+    body = json.loads(completion(answer()).content)
+    body["choices"][0]["finish_reason"] = "a_reason_from_the_future"
+    body["usage"]["prompt_tokens_details"] = {"cached_tokens": "many"}
+    openai_api.return_value = httpx.Response(200, json=body)
+
+    triage = await responder.respond(claimed(), [])
+
+    assert triage.classification.category == "pricing"
+    assert triage.reply == "The Pro plan costs 20 EUR a month."
+    assert triage.usage.model == "gpt-4o-mini-2024-07-18"
+    assert (triage.usage.prompt_tokens, triage.usage.completion_tokens) == (120, 40)
+
+
 async def test_the_request_is_strict_bounded_and_pseudonymous(
     responder: OpenAIResponder, openai_api: respx.Route
 ) -> None:

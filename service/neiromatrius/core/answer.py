@@ -105,7 +105,11 @@ class Answer(Classification):
 
     @property
     def classification(self) -> Classification:
-        return Classification.model_validate(self.model_dump(exclude={"reply"}))
+        # Every field was checked above, against the same declarations: copied, not validated again.
+        return Classification.model_construct(**{name: getattr(self, name) for name in _CLASSIFICATION_FIELDS})
+
+
+_CLASSIFICATION_FIELDS = tuple(Classification.model_fields)
 
 
 def response_schema(categories: Sequence[str]) -> dict[str, Any]:
