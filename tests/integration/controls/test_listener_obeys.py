@@ -298,3 +298,43 @@ async def test_the_categories_the_model_is_offered_are_the_tables_active_ones(
         await reaches(db, message_id, "answered")
     active = await db.fetch("select name from public.categories where active order by position, name")
     assert schema_enum(requests(openai)[0]) == [row["name"] for row in active]
+
+
+async def test_a_message_costs_four_postgrest_calls_intake_claim_complete_and_the_delivery_record(
+    listener_settings: Settings, openai: respx.Route, say: Any, hook: Receiver, db: asyncpg.Connection
+) -> None:
+    # No sweep, no delivery poll and no burst timer within the test: every call after start-up is the message's.
+    settings = listener_settings.model_copy(
+        update={"sweep_interval_seconds": 600.0, "delivery_poll_seconds": 600.0, "burst_window_ms": {"*": 0}}
+    )
+    watch = ClaimWatch()
+    calls: list[str] = []
+
+    async def count(request: Any) -> None:
+        if "/rest/v1/" in request.url.path:
+            calls.append(f"{request.method} {request.url.path.split('/rest/v1/', 1)[1]}")
+
+    async with composition.open_resources(settings) as resources:
+        listener = composition.listener(resources, seams=composition.Seams(store=watch.wrap))
+        task = asyncio.create_task(listener.run())
+        try:
+            await eventually(watch.idle, BOUND)  # the start-up claims are over
+            resources.http.event_hooks["request"].append(count)
+            _, message = await say("hello", chat="counted")  # the intake: one RPC of its own
+
+            async def recorded() -> bool:
+                state = await db.fetchval(
+                    "select r.delivery_state from messages m join replies r on r.id = m.reply_id where m.id = $1",
+                    uuid.UUID(message),
+                )
+                return bool(state == "delivered")
+
+            await eventually(recorded, BOUND)
+            await eventually(watch.idle, BOUND)
+        finally:
+            listener.stop()
+            await asyncio.wait_for(task, 30)
+
+    # The claim brings the context, the completion leases the delivery, the claim says it took the last one.
+    assert calls == ["POST rpc/claim_messages", "POST rpc/complete_message", "POST rpc/record_delivery"]
+    assert len(hook.requests) == 1
