@@ -318,3 +318,15 @@ async def test_one_summary_line_per_attempt_without_the_url(caplog: pytest.LogCa
     assert "status=503" in line
     assert "s3cret" not in line
     assert "hooks.example.com" not in line
+
+
+async def test_a_closing_service_holds_no_slot_and_a_held_slot_asks_no_lease() -> None:
+    delivery = service(FakeDeliveryLog(), FakeDeliverer({}))
+    slot = delivery.reserve("w")
+    assert slot is not None and slot.lease_seconds == 30.0
+
+    await delivery.aclose()
+
+    # A reply completed now stays unleased: another listener takes it at once, not after a lease.
+    assert slot.lease_seconds is None
+    assert delivery.reserve("w") is None

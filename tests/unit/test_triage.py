@@ -237,3 +237,16 @@ async def test_a_slot_whose_answer_is_not_sent_is_given_back() -> None:
     slot.release()  # what the listener does once the message is handled
     await delivery.start_round("w1")
     assert [limit for _, limit, _ in log.claims] == [1]
+
+
+async def test_an_answer_completed_while_delivery_closes_is_left_for_another_listener() -> None:
+    store, log = FakeWorkQueue(), FakeDeliveryLog()
+    delivery = delivering(log)
+    store.queued = [MESSAGE]
+    [claimed] = await store.claim("w1", 1, 60, 3)
+    slot = delivery.reserve("w1")
+    assert slot is not None
+    await delivery.aclose()  # the listener is stopping while the model answers
+
+    assert await service(store, FakeResponder(triage())).process(claimed, "w1", slot) is MessageState.ANSWERED
+    assert store.delivery_leases == [None] and log.recorded == []

@@ -75,8 +75,10 @@ class DeliverySlot:
         self._held = True
 
     @property
-    def lease_seconds(self) -> float:
-        return self._service.lease_seconds
+    def lease_seconds(self) -> float | None:
+        """How long the completion should lease the reply for; None once the service is closing (the reply
+        is then left unleased, for another listener to take at once rather than after the lease)."""
+        return None if self._service.closing else self._service.lease_seconds
 
     def start(self, job: DeliveryJob) -> None:
         """Attempt ``job`` (leased to this worker) in this slot."""
@@ -118,6 +120,7 @@ class DeliveryService:
         self._max_in_flight = max_in_flight if max_in_flight is not None else 4 * batch_limit
         self._in_flight: set[asyncio.Task[None]] = set()
         self._reserved = 0  # slots held by messages being answered (``reserve``)
+        self.closing = False  # set by ``aclose``: no more slots, no more leases taken by completions
 
     @property
     def lease_seconds(self) -> float:
@@ -126,7 +129,7 @@ class DeliveryService:
     def reserve(self, worker: str) -> DeliverySlot | None:
         """Hold a slot for the reply of a message about to be answered; None when every slot is taken
         (the reply then waits for a round to claim it)."""
-        if self._free_slots() <= 0:
+        if self.closing or self._free_slots() <= 0:
             return None
         self._reserved += 1
         return DeliverySlot(self, worker)
@@ -158,6 +161,7 @@ class DeliveryService:
     async def aclose(self, within: float = 0.0) -> None:
         """Let the attempts in flight finish for up to ``within`` seconds, then abandon the rest: their
         leases run out and they are tried again (same webhook-id)."""
+        self.closing = True
         if self._in_flight and within > 0:
             await asyncio.wait(set(self._in_flight), timeout=within)
         for task in self._in_flight:
