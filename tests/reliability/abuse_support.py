@@ -108,34 +108,35 @@ async def raw_request(url: str, data: bytes, *, chunks: list[bytes] | None = Non
     """Send ``data`` (and then ``chunks``) as is on one connection and read the answer until the server closes.
 
     A server may answer and close before taking everything (an oversized body): send errors are ignored.
+    The socket is used directly, not through asyncio's streams: there a failed write (EPIPE once the server
+    has closed) closes the transport and the reader raises at once, losing an answer already received but
+    not yet read. The kernel keeps it readable until it has been read, even after a reset.
     """
     host, port = url.removeprefix("http://").split(":")
+    loop = asyncio.get_running_loop()
     async with asyncio.timeout(bound):
-        reader, writer = await asyncio.open_connection(host, int(port))
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
         try:
+            await loop.sock_connect(sock, (host, int(port)))
 
             async def send() -> None:
                 with contextlib.suppress(ConnectionError):
-                    writer.write(data)
-                    for chunk in chunks or []:
-                        await writer.drain()
-                        writer.write(chunk)
-                    await writer.drain()
+                    for part in (data, *(chunks or [])):
+                        await loop.sock_sendall(sock, part)
 
             sending = asyncio.create_task(send())
             raw = b""
             # Every request here says Connection: close, so EOF ends the answer. A server that answers before
             # reading all of an oversized body resets the connection after its answer: keep what arrived.
             with contextlib.suppress(ConnectionResetError):
-                while chunk := await reader.read(65536):
+                while chunk := await loop.sock_recv(sock, 65536):
                     raw += chunk
             sending.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sending
         finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+            sock.close()
     return _parse(raw)
 
 
