@@ -357,10 +357,11 @@ async def stage_rows(stack: Stack, timed: list[tuple[str, float, float]], dump: 
             continue
         intake, claimed, model = float(row["intake"]), float(row["claimed"]), float(row["model"])
         completed, delivered = float(row["completed"]), float(row["sent"])
-        points = [intake - sent, claimed - intake, model, completed - claimed - model, delivered - completed,
-                  arrived - delivered]  # fmt: skip
-        stages.append(((arrived - sent) * 1000, [p * 1000 for p in points]))
-        raw.append({"sent": sent, "total": (arrived - sent) * 1000, "stages": [p * 1000 for p in points]})
+        seconds = (intake - sent, claimed - intake, model, completed - claimed - model, delivered - completed,
+                   arrived - delivered)  # fmt: skip
+        total, each = (arrived - sent) * 1000, [p * 1000 for p in seconds]
+        stages.append((total, each))
+        raw.append({"sent": sent, "total": total, "stages": each})
     await asyncio.to_thread(dump.write_text, json.dumps({"stages": STAGE_NAMES, "messages": raw}))
     stages.sort(key=lambda item: item[0])
     slowest = stages[-max(1, len(stages) // 100) :]

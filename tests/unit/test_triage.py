@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from neiromatrius.core.delivery import DeliveryService
+from neiromatrius.core.delivery import DeliveryService, DeliverySlot
 from neiromatrius.core.guard import ReplyGuard
 from neiromatrius.core.models import (
     ClaimedMessage,
@@ -204,13 +204,19 @@ def delivering(store: FakeDeliveryLog, slots: int = 4) -> DeliveryService:
     return DeliveryService(store, deliverer, schedule=(1,), lease_seconds=30.0, batch_limit=4, max_in_flight=slots)
 
 
-async def test_with_a_delivery_slot_the_completion_leases_the_reply_and_the_slot_attempts_it() -> None:
-    store, log = FakeWorkQueue(), FakeDeliveryLog()
-    delivery = delivering(log)
+async def claimed_with_slot(store: FakeWorkQueue, delivery: DeliveryService) -> tuple[ClaimedMessage, DeliverySlot]:
+    """MESSAGE as the listener holds it: claimed, with a delivery slot reserved for its reply."""
     store.queued = [MESSAGE]
     [claimed] = await store.claim("w1", 1, 60, 3)
     slot = delivery.reserve("w1")
     assert slot is not None
+    return claimed, slot
+
+
+async def test_with_a_delivery_slot_the_completion_leases_the_reply_and_the_slot_attempts_it() -> None:
+    store, log = FakeWorkQueue(), FakeDeliveryLog()
+    delivery = delivering(log)
+    claimed, slot = await claimed_with_slot(store, delivery)
 
     assert await service(store, FakeResponder(triage())).process(claimed, "w1", slot) is MessageState.ANSWERED
     await delivery.aclose(within=5)
@@ -226,10 +232,8 @@ async def test_a_slot_whose_answer_is_not_sent_is_given_back() -> None:
     store, log = FakeWorkQueue(), FakeDeliveryLog()
     store.outcome = Outcome.DRAFT
     delivery = delivering(log, slots=1)
-    store.queued = [MESSAGE]
-    [claimed] = await store.claim("w1", 1, 60, 3)
-    slot = delivery.reserve("w1")
-    assert slot is not None and delivery.reserve("w1") is None  # the only slot is held
+    claimed, slot = await claimed_with_slot(store, delivery)
+    assert delivery.reserve("w1") is None  # the only slot is held
 
     assert await service(store, FakeResponder(triage())).process(claimed, "w1", slot) is MessageState.DRAFT
     assert log.recorded == [] and await delivery.start_round("w1") == 0
@@ -242,10 +246,7 @@ async def test_a_slot_whose_answer_is_not_sent_is_given_back() -> None:
 async def test_an_answer_completed_while_delivery_closes_is_left_for_another_listener() -> None:
     store, log = FakeWorkQueue(), FakeDeliveryLog()
     delivery = delivering(log)
-    store.queued = [MESSAGE]
-    [claimed] = await store.claim("w1", 1, 60, 3)
-    slot = delivery.reserve("w1")
-    assert slot is not None
+    claimed, slot = await claimed_with_slot(store, delivery)
     await delivery.aclose()  # the listener is stopping while the model answers
 
     assert await service(store, FakeResponder(triage())).process(claimed, "w1", slot) is MessageState.ANSWERED
