@@ -24,14 +24,22 @@ class CountingQueue(FakeWorkQueue):
     def __init__(self) -> None:
         super().__init__()
         self.claims = 0
+        self.asked: list[tuple[int, int]] = []  # (limit, messages claimed) of each claim
+        self.gate: asyncio.Event | None = None  # when set: claims read the queue, then wait for it to answer
+        self.waiting = asyncio.Event()  # a claim is waiting at the gate
 
     async def claim(self, worker: str, limit: int, lease_seconds: float, max_attempts: int) -> list[ClaimedMessage]:
         self.claims += 1
-        return await super().claim(worker, limit, lease_seconds, max_attempts)
+        claimed = await super().claim(worker, limit, lease_seconds, max_attempts)
+        self.asked.append((limit, len(claimed)))
+        if self.gate is not None:
+            self.waiting.set()
+            await self.gate.wait()
+        return claimed
 
 
 @asynccontextmanager
-async def listening(queue: CountingQueue, burst_window: float) -> AsyncIterator[FakeFeed]:
+async def listening(queue: CountingQueue, burst_window: float, concurrency: int = 1) -> AsyncIterator[FakeFeed]:
     feeds: list[FakeFeed] = []
 
     def feed(on_message: Callable[[str], None], on_ready: Callable[[], None]) -> FakeFeed:
@@ -41,8 +49,8 @@ async def listening(queue: CountingQueue, burst_window: float) -> AsyncIterator[
     guard = ReplyGuard(categories=("other",), system_prompt="Instructions", canary=CANARY)
     triage = TriageService(queue, FakeResponder(UnusableAnswer("unused")), TriagePolicy(), guard)
     delivery = DeliveryService(FakeDeliveryLog(), FakeDeliverer({}), schedule=(1,), lease_seconds=5, batch_limit=1)
-    # One consumer and no sweep within the test: every claim comes from a hint or the quiet timer.
-    policy = ListenerPolicy(concurrency=1, sweep_interval=600, delivery_runners=1, burst_window=burst_window)
+    # No sweep within the test: every claim comes from a hint or the quiet timer.
+    policy = ListenerPolicy(concurrency=concurrency, sweep_interval=600, delivery_runners=1, burst_window=burst_window)
     listener = Listener(queue, triage, delivery, feed, policy)
     task = asyncio.create_task(listener.run())
     await eventually(lambda: feeds and feeds[0].started and queue.claims == 1, 5)  # the start-up sweep
@@ -87,3 +95,54 @@ async def test_a_consumer_claims_until_the_claim_says_nothing_more_was_there() -
         # Three claims for three messages: the last one said it was the last, so no fourth claim
         # went looking for nothing (the start-up sweep made the first claim of all).
         assert queue.claims == 1 + 3
+
+
+async def test_one_claim_takes_as_many_messages_as_there_are_free_slots() -> None:
+    queue = CountingQueue()
+    async with listening(queue, burst_window=0, concurrency=3) as feed:
+        queue.queued = [message(f"m{i}") for i in range(5)]
+        feed.hint("m0")
+        await eventually(lambda: len(queue.finished) == 5, 5)
+        assert queue.asked[0] == (3, 0)  # the start-up sweep, all slots free
+        assert queue.asked[1] == (3, 3)  # the hint: three at once, and the claim said there was more
+        assert sum(taken for _, taken in queue.asked) == 5
+        assert all(limit <= 3 for limit, _ in queue.asked)
+
+
+async def test_hints_for_messages_a_claim_already_took_start_no_claim() -> None:
+    queue = CountingQueue()
+    async with listening(queue, burst_window=0, concurrency=3) as feed:
+        queue.queued = [message(f"m{i}") for i in range(3)]
+        feed.hint("m0")  # the claim takes all three; the other two hints arrive after it, as Realtime's do
+        await eventually(lambda: len(queue.finished) == 3, 5)
+        feed.hint("m1")
+        feed.hint("m2")
+        await asyncio.sleep(0.3)
+        assert queue.claims == 2  # the start-up sweep and the first hint's
+
+
+async def test_a_hint_that_came_during_a_claim_is_claimed_for_unless_that_claim_took_its_message() -> None:
+    queue = CountingQueue()
+    async with listening(queue, burst_window=0, concurrency=3) as feed:
+        queue.gate = asyncio.Event()
+        queue.queued = [message("m0"), message("m1")]
+        feed.hint("m0")
+        await queue.waiting.wait()
+        feed.hint("m1")  # taken by the claim on its way
+        await asyncio.sleep(0.1)
+        assert queue.claims == 2  # hints during a claim wait for its answer
+        queue.gate.set()
+        await eventually(lambda: len(queue.finished) == 2, 5)
+        await asyncio.sleep(0.3)
+        assert queue.claims == 2
+
+        queue.gate = asyncio.Event()
+        queue.waiting.clear()
+        queue.queued = [message("m2")]
+        feed.hint("m2")
+        await queue.waiting.wait()
+        queue.queued.append(message("m3"))  # after the claim read the queue: it cannot answer this hint
+        feed.hint("m3")
+        queue.gate.set()
+        await eventually(lambda: len(queue.finished) == 4, 5)
+        assert queue.claims == 4

@@ -1,8 +1,10 @@
-"""The listener: Realtime hints and a timer feed N consumers that claim, triage and hand replies to delivery.
+"""The listener: Realtime hints and a timer make one dispatcher claim work for up to N messages at once.
 
-The database is the queue. A hint (a new-row event, a (re)subscription, the sweep timer) only makes
-an idle consumer claim; a consumer claims until a claim says it took the last one, so a missed event costs at most
-one sweep interval. Deliveries run in their own loops, so a slow endpoint never holds up triage.
+The database is the queue. A hint (a new-row event, a (re)subscription, the sweep timer) only makes the
+dispatcher claim, as many messages as there are free slots; it claims again while a claim says there was
+more, so a missed event costs at most one sweep interval. A claim answers every hint that came before it
+was sent, so hints for messages it took (they arrive after the claim, a Realtime hop behind the commit)
+start no claim of their own. Deliveries run in their own loops, so a slow endpoint never holds up triage.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import asyncio
 import logging
 import socket
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -28,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 FIRST_BACKOFF_SECONDS = 0.2  # after a failed claim or delivery round; doubling up to the sweep interval
 QUIET_MARGIN = 0.05  # after a burst window: the hint arrives a moment after the row's created_at
+RECENT_CLAIMS = 4096  # ids claimed lately, whose hints may still be on their way
 FeedFactory = Callable[[Callable[[str], None], Callable[[], None]], Feed]
 
 
@@ -48,7 +52,7 @@ def worker_id() -> str:
 
 
 class _Hints:
-    """A bounded wake-up queue: more hints than sleepers would only cause empty claims."""
+    """A bounded wake-up queue for the delivery loops: more hints than sleepers would only cause empty rounds."""
 
     def __init__(self, limit: int) -> None:
         self._queue: asyncio.Queue[bool] = asyncio.Queue()
@@ -70,6 +74,26 @@ class _Hints:
             return True
 
 
+class _RecentIds:
+    """The last ``size`` ids added, for membership tests."""
+
+    def __init__(self, size: int) -> None:
+        self._order: deque[str] = deque()
+        self._ids: set[str] = set()
+        self._size = size
+
+    def add(self, ids: Iterable[str]) -> None:
+        for item in ids:
+            if item not in self._ids:
+                self._ids.add(item)
+                self._order.append(item)
+        while len(self._order) > self._size:
+            self._ids.discard(self._order.popleft())
+
+    def __contains__(self, item: str) -> bool:
+        return item in self._ids
+
+
 class Listener:
     def __init__(
         self,
@@ -88,7 +112,11 @@ class Listener:
         self._feed_factory = feed_factory
         self._policy = policy
         self._stopping = asyncio.Event()
-        self._work = _Hints(policy.concurrency)
+        self._wake = asyncio.Event()
+        self._owed = False  # something may be claimable: a hint, the sweep, a passed window, a claim that said "more"
+        self._claiming: set[str] | None = None  # while a claim is on its way: the ids hinted meanwhile
+        self._recent = _RecentIds(RECENT_CLAIMS)
+        self._handlers: set[asyncio.Task[None]] = set()
         self._deliveries = _Hints(policy.delivery_runners)
         self._inflight: dict[str, ClaimedMessage] = {}
         self._categories = categories
@@ -114,19 +142,29 @@ class Listener:
             self._policy.sweep_interval,
         )  # fmt: skip
         self._sweep()
-        consumers = [asyncio.create_task(self._consume()) for _ in range(self._policy.concurrency)]
+        dispatcher = asyncio.create_task(self._dispatch())
         helpers = [asyncio.create_task(self._sweeper())]
         helpers += [asyncio.create_task(self._deliver()) for _ in range(self._policy.delivery_runners)]
         try:
             await self._stopping.wait()
         finally:
-            await self._shutdown(consumers, helpers)
+            await self._shutdown(dispatcher, helpers)
             await feed.stop()
 
-    def _hint(self, _message_id: str) -> None:
+    def _look(self) -> None:
+        self._owed = True
+        self._wake.set()
+
+    def _hint(self, message_id: str) -> None:
         """A message to claim: look now, and again once its burst window has passed (a claim leaves a
         conversation alone until it has been quiet that long). One timer serves every hint."""
-        self._work.poke()
+        if message_id in self._recent:
+            return  # a claim of ours took it before its hint arrived
+        if self._claiming is not None:
+            self._claiming.add(message_id)  # the claim on its way may take it: decided when it answers
+            self._wake.set()
+        else:
+            self._look()
         if self._policy.burst_window <= 0:
             return
         loop = asyncio.get_running_loop()
@@ -136,15 +174,14 @@ class Listener:
 
     def _quiet(self) -> None:
         self._quiet_timer = None
-        self._work.poke()
+        self._look()
         loop = asyncio.get_running_loop()
         due = self._last_hint + self._policy.burst_window + QUIET_MARGIN
         if due > loop.time() and not self._stopping.is_set():  # hints came meanwhile: their windows end later
             self._quiet_timer = loop.call_at(due, self._quiet)
 
     def _sweep(self) -> None:
-        for _ in range(self._policy.concurrency):
-            self._work.poke()
+        self._look()
         self._deliveries.poke()
 
     async def _sweeper(self) -> None:
@@ -154,29 +191,49 @@ class Listener:
             if self._categories is not None and self._categories.stale():
                 self._categories.request()  # in case a change event was missed
 
-    async def _consume(self) -> None:
+    async def _dispatch(self) -> None:
+        """Claim for the free slots while something may be claimable; each claimed message gets a task."""
         backoff = Backoff(FIRST_BACKOFF_SECONDS, self._policy.sweep_interval)
-        while await self._work.wait() and not self._stopping.is_set():
-            while not self._stopping.is_set():
-                try:
-                    claimed = await self._store.claim(
-                        self.worker, 1, self._policy.lease_seconds, self._policy.max_attempts
-                    )
-                except StoreError as exc:
-                    pause = backoff.next()
-                    logger.warning("listener: claim failed (%s); backing off %.1fs", exc.message, pause)
-                    await asyncio.sleep(pause)
-                    self._work.poke()  # try again, even if no new hint comes
-                    break
-                backoff.reset()
-                if not claimed:
-                    break
-                await self._handle(claimed[0])
-                if not claimed[0].more:
-                    break  # that was the last one claimable: later messages bring hints of their own
+        while not self._stopping.is_set():
+            free = self._policy.concurrency - len(self._handlers)
+            if not self._owed or free <= 0:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            self._owed = False
+            self._claiming = set()
+            try:
+                claimed = await self._store.claim(
+                    self.worker, free, self._policy.lease_seconds, self._policy.max_attempts
+                )
+            except StoreError as exc:
+                self._claiming = None
+                self._owed = True  # try again, even if no new hint comes
+                pause = backoff.next()
+                logger.warning("listener: claim failed (%s); backing off %.1fs", exc.message, pause)
+                await asyncio.sleep(pause)
+                continue
+            backoff.reset()
+            hinted, self._claiming = self._claiming, None
+            for message in claimed:
+                taken = (message.id, *(item.id for item in message.burst))
+                self._recent.add(taken)
+                hinted.difference_update(taken)
+                self._start(message)
+            if hinted or (claimed and claimed[-1].more):
+                self._owed = True  # hints the claim did not answer, or it left some behind
+
+    def _start(self, message: ClaimedMessage) -> None:
+        self._inflight[message.id] = message  # before the task runs: a cancelled task never starts its body
+        task = asyncio.create_task(self._handle(message))
+        self._handlers.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._handlers.discard(task)
+        self._wake.set()  # a slot is free
 
     async def _handle(self, message: ClaimedMessage) -> None:
-        self._inflight[message.id] = message
         # A slot for the reply: the completion leases it to this worker, so no delivery round needs to claim it.
         slot = self._delivery.reserve(self.worker)
         try:
@@ -206,22 +263,28 @@ class Listener:
                 logger.exception("listener: delivery loop error")
                 await asyncio.sleep(backoff.next())
 
-    async def _shutdown(self, consumers: list[asyncio.Task[None]], helpers: list[asyncio.Task[None]]) -> None:
+    async def _shutdown(self, dispatcher: asyncio.Task[None], helpers: list[asyncio.Task[None]]) -> None:
         logger.info("listener %s: stopping; %d message(s) in flight", self.worker, len(self._inflight))
         if self._quiet_timer is not None:
             self._quiet_timer.cancel()
         if self._categories is not None:
             await self._categories.aclose()
-        self._work.close(len(consumers))
+        self._wake.set()  # the dispatcher stops after the claim on its way, if any (what it took is started)
         self._deliveries.close(len(helpers))
         for task in helpers:
             task.cancel()
         # Deliveries already on the wire get the same grace as the messages being answered, side by side.
         deliveries = asyncio.create_task(self._delivery.aclose(within=self._policy.shutdown_grace))
-        _, unfinished = await asyncio.wait(consumers, timeout=self._policy.shutdown_grace)
-        for task in unfinished:
-            task.cancel()
-        await asyncio.gather(*consumers, *helpers, return_exceptions=True)
+        deadline = asyncio.get_running_loop().time() + self._policy.shutdown_grace
+        await asyncio.wait([dispatcher], timeout=self._policy.shutdown_grace)
+        dispatcher.cancel()
+        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+        handlers = list(self._handlers)
+        if handlers:
+            _, unfinished = await asyncio.wait(handlers, timeout=remaining)
+            for task in unfinished:
+                task.cancel()
+        await asyncio.gather(dispatcher, *handlers, *helpers, return_exceptions=True)
         await deliveries
         for message_id in list(self._inflight):
             with suppress(StoreError):
