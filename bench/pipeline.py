@@ -503,7 +503,9 @@ async def sustained_part(plan: Plan, folder: Path, model: FakeModel, sink: Webho
             if plan.profile is not None:
                 profile(plan.profile, plan.sustained_seconds, api=api.pid, listener=listener.pid, stack=stack_pids[0])
             meter = CpuMeter([api.pid, listener.pid, *stack_pids])
-            parts = {name: CpuMeter(pids) for name, pids in (("API", [api.pid]), ("listener", [listener.pid]))}
+            named = (("API", [api.pid]), ("listener", [listener.pid]), ("stack's gateway (REST, Realtime, Auth)",
+                     [stack_pids[0]]), ("stack's Postgres", [stack_pids[1]]))  # fmt: skip
+            parts = {name: CpuMeter(pids) for name, pids in named}
             own = resource.getrusage(resource.RUSAGE_SELF)
             count, elapsed = await closed_loop(plan, session, f"{api_url}/api/messages/", sink)
             cpu_ours.append(meter.seconds() * 1000 / count)
