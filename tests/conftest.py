@@ -180,8 +180,8 @@ async def receiver() -> AsyncIterator[MakeReceiver]:
     """Webhook receivers on 127.0.0.1, answering from a script (``Reply``s); closed after the test."""
     started: list[Receiver] = []
 
-    async def make(*replies: Reply) -> Receiver:
-        server = Receiver(list(replies) or [Reply()])
+    async def make(*replies: Reply, keep_alive: bool = False) -> Receiver:
+        server = Receiver(list(replies) or [Reply()], keep_alive=keep_alive)
         await server.start()
         started.append(server)
         return server

@@ -3,6 +3,7 @@ and that guarded delivery never opens a connection to an internal address."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -22,6 +23,7 @@ from neiromatrius.adapters.netguard import (
     SystemResolver,
     WebhookUrlGuard,
 )
+from neiromatrius.adapters.webhooks import DRAIN_BYTES as WEBHOOK_DRAIN_BYTES
 from neiromatrius.adapters.webhooks import USER_AGENT, WebhookDeliverer, webhook_secret
 from neiromatrius.config import Settings
 from neiromatrius.core.models import Classification, DeliveryJob, DeliveryOutcome
@@ -140,6 +142,47 @@ async def test_the_receiver_gets_a_signed_standard_webhook(receiver: MakeReceive
     }
     compact = json.dumps(json.loads(request.body), ensure_ascii=False, separators=(",", ":")).encode()
     assert request.body == compact
+
+
+async def test_a_short_answer_is_read_whole_so_the_connection_carries_the_next_webhook(
+    receiver: MakeReceiver, deliverer: MakeDeliverer
+) -> None:
+    server = await receiver(Reply(200, body=b'{"received": true}'), keep_alive=True)
+    send = deliverer()
+
+    results = [await send.deliver(job(server.url())) for _ in range(3)]
+
+    assert [result.outcome for result in results] == [DeliveryOutcome.DELIVERED] * 3
+    assert len(server.requests) == 3
+    assert server.connections == 1
+
+
+async def test_a_long_answer_is_cut_off_and_the_status_decides(
+    receiver: MakeReceiver, deliverer: MakeDeliverer
+) -> None:
+    server = await receiver(Reply(200, body=b"x" * (WEBHOOK_DRAIN_BYTES * 4)), keep_alive=True)
+    send = deliverer()
+
+    results = [await send.deliver(job(server.url())) for _ in range(2)]
+
+    assert [result.outcome for result in results] == [DeliveryOutcome.DELIVERED] * 2
+    assert server.connections == 2  # the unread rest of the answer made the first connection unusable
+
+
+async def test_an_answer_whose_body_never_comes_is_judged_by_its_status(
+    receiver: MakeReceiver, deliverer: MakeDeliverer
+) -> None:
+    server = await receiver(Reply(200, hold_body=True), Reply(503, hold_body=True))
+    send = deliverer(timeout=30.0)
+
+    delivered = await asyncio.wait_for(send.deliver(job(server.url())), 20)
+    refused = await asyncio.wait_for(send.deliver(job(server.url())), 20)
+
+    assert delivered.outcome is DeliveryOutcome.DELIVERED
+    assert delivered.status_code == 200
+    assert refused.outcome is DeliveryOutcome.RETRY
+    assert refused.status_code == 503
+    assert server.connections == 2
 
 
 async def test_the_shared_clients_keys_and_cookies_never_reach_the_receiver(receiver: MakeReceiver) -> None:

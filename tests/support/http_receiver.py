@@ -1,5 +1,7 @@
 """A tiny HTTP/1.1 server on 127.0.0.1 for webhook tests: it counts accepted TCP connections, records
-each request, answers from a script, and lets a test wait (with a bound) for the requests it expects."""
+each request, answers from a script, and lets a test wait (with a bound) for the requests it expects.
+By default each connection carries one request; ``keep_alive`` serves requests on it until the client
+closes it."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = ()
     hang: bool = False  # read the request, then never answer
     body: bytes = b"ok"
+    hold_body: bool = False  # send the status and headers, then never the body
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,10 @@ class Received:
 
 @dataclass(kw_only=True)
 class LoopbackServer:
-    """One HTTP/1.1 request per connection on 127.0.0.1, answered by ``respond``; a hanging answer is
-    held until ``close``. The base of the webhook receiver and of the scripted OpenAI."""
+    """HTTP/1.1 on 127.0.0.1, answered by ``respond``; a hanging answer is held until ``close``. The base
+    of the webhook receiver and of the scripted OpenAI."""
 
+    keep_alive: bool = False
     connections: int = 0
     port: int = 0
     _server: asyncio.Server | None = None
@@ -55,15 +59,22 @@ class LoopbackServer:
         assert task is not None
         self._handlers.add(task)
         try:
-            reply = await self.respond(await _read_request(reader))
-            if reply.hang:
-                await self._released.wait()
-                return
-            extra = "".join(f"{name}: {value}\r\n" for name, value in reply.headers)
-            status = f"HTTP/1.1 {reply.status} Whatever\r\n"
-            head = f"{status}Content-Length: {len(reply.body)}\r\nConnection: close\r\n{extra}\r\n"
-            writer.write(head.encode() + reply.body)
-            await writer.drain()
+            while True:
+                reply = await self.respond(await _read_request(reader))
+                if reply.hang:
+                    await self._released.wait()
+                    return
+                extra = "".join(f"{name}: {value}\r\n" for name, value in reply.headers)
+                status = f"HTTP/1.1 {reply.status} Whatever\r\n"
+                connection = "" if self.keep_alive else "Connection: close\r\n"
+                head = f"{status}Content-Length: {len(reply.body)}\r\n{connection}{extra}\r\n"
+                writer.write(head.encode() + (b"" if reply.hold_body else reply.body))
+                await writer.drain()
+                if reply.hold_body:
+                    await self._released.wait()
+                    return
+                if not self.keep_alive:
+                    return
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:

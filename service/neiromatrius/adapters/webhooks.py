@@ -26,6 +26,9 @@ from .retry_after import parse_retry_after
 
 EVENT_TYPE = "message.replied"
 USER_AGENT = "Neiromatrius-Webhooks/1.0"
+# A receiver's answer is read to its end, so the connection is kept, when it is this short and quick.
+DRAIN_BYTES = 64 * 1024
+DRAIN_SECONDS = 1.0
 
 
 def webhook_secret(settings: Settings) -> str:
@@ -129,8 +132,7 @@ class WebhookDeliverer:
         # httpx's timeout bounds each read; this bounds the whole attempt (a receiver trickling bytes).
         async with asyncio.timeout(self._timeout):
             response = await self._client.send(request, stream=True, auth=None, follow_redirects=False)
-            # Only the status and headers matter; the body is never read.
-            await response.aclose()
+        await _finish(response)
         return response
 
     def _headers(self, webhook_id: str, body: bytes) -> dict[str, str]:
@@ -142,6 +144,23 @@ class WebhookDeliverer:
             "content-type": "application/json",
             "user-agent": USER_AGENT,
         }
+
+
+async def _finish(response: httpx.Response) -> None:
+    """Read a short answer to its end so its connection carries the next webhook (httpcore keeps a
+    connection only once its response was read whole); cut a long or slow one off instead. Only the
+    status and headers decide the outcome, and they are in by now."""
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            read = 0
+            async for chunk in response.aiter_raw():
+                read += len(chunk)
+                if read > DRAIN_BYTES:
+                    break
+    except (TimeoutError, httpx.HTTPError):
+        pass
+    finally:
+        await response.aclose()
 
 
 def _judge(response: httpx.Response) -> tuple[DeliveryOutcome, str | None]:
