@@ -251,7 +251,6 @@ def listener(
         lease_seconds=settings.lease_seconds,
         sweep_interval=settings.sweep_interval_seconds,
         max_attempts=settings.max_attempts,
-        delivery_runners=max(2, settings.listener_concurrency // 2),
         delivery_poll=settings.delivery_poll_seconds,
         shutdown_grace=settings.shutdown_grace_seconds,
         burst_window=max(settings.burst_window_ms.values(), default=0) / 1000,

@@ -50,7 +50,7 @@ async def listening(queue: CountingQueue, burst_window: float, concurrency: int 
     triage = TriageService(queue, FakeResponder(UnusableAnswer("unused")), TriagePolicy(), guard)
     delivery = DeliveryService(FakeDeliveryLog(), FakeDeliverer({}), schedule=(1,), lease_seconds=5, batch_limit=1)
     # No sweep within the test: every claim comes from a hint or the quiet timer.
-    policy = ListenerPolicy(concurrency=concurrency, sweep_interval=600, delivery_runners=1, burst_window=burst_window)
+    policy = ListenerPolicy(concurrency=concurrency, sweep_interval=600, burst_window=burst_window)
     listener = Listener(queue, triage, delivery, feed, policy)
     task = asyncio.create_task(listener.run())
     await eventually(lambda: feeds and feeds[0].started and queue.claims == 1, 5)  # the start-up sweep

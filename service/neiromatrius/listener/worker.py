@@ -41,7 +41,6 @@ class ListenerPolicy:
     lease_seconds: float = 60.0
     sweep_interval: float = 5.0
     max_attempts: int = 3
-    delivery_runners: int = 2
     delivery_poll: float = 1.0
     shutdown_grace: float = 8.0
     burst_window: float = 0.0  # the longest quiet window (s): claim again once it has passed after a message
@@ -49,29 +48,6 @@ class ListenerPolicy:
 
 def worker_id() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-
-
-class _Hints:
-    """A bounded wake-up queue for the delivery loops: more hints than sleepers would only cause empty rounds."""
-
-    def __init__(self, limit: int) -> None:
-        self._queue: asyncio.Queue[bool] = asyncio.Queue()
-        self._limit = limit
-
-    def poke(self) -> None:
-        if self._queue.qsize() < self._limit:
-            self._queue.put_nowait(True)
-
-    def close(self, sleepers: int) -> None:
-        for _ in range(sleepers):
-            self._queue.put_nowait(False)
-
-    async def wait(self, within: float | None = None) -> bool:
-        """True to go and look for work, False to stop."""
-        try:
-            return await asyncio.wait_for(self._queue.get(), within)
-        except TimeoutError:
-            return True
 
 
 class _RecentIds:
@@ -117,7 +93,7 @@ class Listener:
         self._claiming: set[str] | None = None  # while a claim is on its way: the ids hinted meanwhile
         self._recent = _RecentIds(RECENT_CLAIMS)
         self._handlers: set[asyncio.Task[None]] = set()
-        self._deliveries = _Hints(policy.delivery_runners)
+        self._deliveries_due = asyncio.Event()
         self._inflight: dict[str, ClaimedMessage] = {}
         self._categories = categories
         self._last_hint = 0.0
@@ -143,8 +119,7 @@ class Listener:
         )  # fmt: skip
         self._sweep()
         dispatcher = asyncio.create_task(self._dispatch())
-        helpers = [asyncio.create_task(self._sweeper())]
-        helpers += [asyncio.create_task(self._deliver()) for _ in range(self._policy.delivery_runners)]
+        helpers = [asyncio.create_task(self._sweeper()), asyncio.create_task(self._deliver())]
         try:
             await self._stopping.wait()
         finally:
@@ -182,7 +157,7 @@ class Listener:
 
     def _sweep(self) -> None:
         self._look()
-        self._deliveries.poke()
+        self._deliveries_due.set()
 
     async def _sweeper(self) -> None:
         while True:
@@ -248,11 +223,18 @@ class Listener:
         # Not reached when cancelled at shutdown: the message stays in flight and its lease is released.
         self._inflight.pop(message.id, None)
         if slot is None:
-            self._deliveries.poke()  # no slot was free: a round claims the reply once one is
+            self._deliveries_due.set()  # no slot was free: a round claims the reply once one is
 
     async def _deliver(self) -> None:
+        """Delivery rounds: when poked, and every ``delivery_poll`` for retries coming due and operators' replies.
+        One loop is enough: a round only claims, and each attempt runs as a task of its own."""
         backoff = Backoff(FIRST_BACKOFF_SECONDS, self._policy.sweep_interval)
-        while await self._deliveries.wait(self._policy.delivery_poll) and not self._stopping.is_set():
+        while not self._stopping.is_set():
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._deliveries_due.wait(), self._policy.delivery_poll)
+            self._deliveries_due.clear()
+            if self._stopping.is_set():
+                return
             try:
                 await self._delivery.start_rounds(self.worker)
                 backoff.reset()
@@ -270,7 +252,6 @@ class Listener:
         if self._categories is not None:
             await self._categories.aclose()
         self._wake.set()  # the dispatcher stops after the claim on its way, if any (what it took is started)
-        self._deliveries.close(len(helpers))
         for task in helpers:
             task.cancel()
         # Deliveries already on the wire get the same grace as the messages being answered, side by side.
