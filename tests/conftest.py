@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import subprocess
 import time
 import uuid
@@ -180,8 +181,8 @@ async def receiver() -> AsyncIterator[MakeReceiver]:
     """Webhook receivers on 127.0.0.1, answering from a script (``Reply``s); closed after the test."""
     started: list[Receiver] = []
 
-    async def make(*replies: Reply, keep_alive: bool = False) -> Receiver:
-        server = Receiver(list(replies) or [Reply()], keep_alive=keep_alive)
+    async def make(*replies: Reply, keep_alive: bool = False, tls: ssl.SSLContext | None = None) -> Receiver:
+        server = Receiver(list(replies) or [Reply()], keep_alive=keep_alive, tls=tls)
         await server.start()
         started.append(server)
         return server

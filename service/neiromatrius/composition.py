@@ -18,7 +18,7 @@ import httpx
 from starlette.applications import Starlette
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
-from .adapters.http_transport import ReadingAiohttpTransport
+from .adapters.http_transport import ReadingAiohttpTransport, StreamingAiohttpTransport
 from .adapters.netguard import GuardedTransport, SystemResolver, WebhookUrlGuard, local_origin
 from .adapters.offline_responder import OfflineResponder
 from .adapters.openai_responder import OpenAIResponder
@@ -92,8 +92,13 @@ class ProcessClient(httpx.AsyncClient):
 
 def http_client(settings: Settings) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
-    pinned = httpx.AsyncHTTPTransport(limits=limits)
-    inner = ReadingAiohttpTransport(limits=limits) if settings.http_transport == "aiohttp" else pinned
+    if settings.http_transport == "aiohttp":
+        # Webhooks stream (their answers are not ours to read whole); the pinned request's sni_hostname
+        # becomes aiohttp's server_hostname, so TLS checks the receiver's name, not the IP.
+        pinned: httpx.AsyncBaseTransport = StreamingAiohttpTransport(limits=limits)
+        inner: httpx.AsyncBaseTransport = ReadingAiohttpTransport(limits=limits)
+    else:
+        pinned = inner = httpx.AsyncHTTPTransport(limits=limits)
     transport = GuardedTransport(
         inner,
         resolver=SystemResolver(),

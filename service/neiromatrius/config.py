@@ -115,11 +115,11 @@ class Settings(BaseSettings):
         default=9464, ge=0, le=65535, description="the listener's /metrics and /health port; 0 turns them off"
     )
 
-    # The pool under supabase-py's and OpenAI's requests: aiohttp's costs a quarter of httpx's CPU
-    # under concurrency (encode/httpx#3215). Webhook delivery always uses httpx's (its SSRF pinning).
+    # The pool under every outbound request: aiohttp's costs a quarter of httpx's CPU under concurrency
+    # (encode/httpx#3215; httpcore polls each idle connection's socket on every request).
     http_transport: Literal["aiohttp", "httpx"] = Field(
         default="aiohttp",
-        description="the pool under Supabase and OpenAI calls (`aiohttp` or `httpx`); webhooks always use httpx's",
+        description="the pool under Supabase, OpenAI, Telegram and webhook calls (`aiohttp` or `httpx`)",
     )
 
     api_host: str = Field(default="127.0.0.1", description="the API's address; `0.0.0.0` in a container")

@@ -8,16 +8,19 @@ import base64
 import json
 import os
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import httpx
 import pytest
+import trustme
 from pydantic import SecretStr
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from neiromatrius.adapters.http_transport import StreamingAiohttpTransport
 from neiromatrius.adapters.netguard import (
     GuardedTransport,
     SystemResolver,
@@ -48,8 +51,9 @@ CLASSIFICATION = Classification(
 MakeDeliverer = Callable[..., WebhookDeliverer]
 
 
-@pytest.fixture
-async def deliverer() -> AsyncIterator[MakeDeliverer]:
+@pytest.fixture(params=["httpx", "aiohttp"])
+async def deliverer(request: pytest.FixtureRequest) -> AsyncIterator[MakeDeliverer]:
+    """Deliverers over either pool HTTP_TRANSPORT can choose."""
     clients: list[httpx.AsyncClient] = []
 
     def make(
@@ -58,9 +62,15 @@ async def deliverer() -> AsyncIterator[MakeDeliverer]:
         resolver: Resolver | None = None,
         timeout: float = 5.0,
         clock: Callable[[], datetime] | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> WebhookDeliverer:
+        pool: httpx.AsyncBaseTransport = (
+            StreamingAiohttpTransport(verify=verify)
+            if request.param == "aiohttp"
+            else httpx.AsyncHTTPTransport(verify=verify)
+        )
         transport = GuardedTransport(
-            httpx.AsyncHTTPTransport(),
+            pool,
             resolver=resolver or SystemResolver(),
             allow_private=allow_private,
         )
@@ -183,6 +193,53 @@ async def test_an_answer_whose_body_never_comes_is_judged_by_its_status(
     assert refused.outcome is DeliveryOutcome.RETRY
     assert refused.status_code == 503
     assert server.connections == 2
+
+
+@pytest.fixture(scope="module")
+def authority() -> trustme.CA:
+    return trustme.CA()
+
+
+def tls_for(authority: trustme.CA, *names: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert(*names).configure_cert(context)
+    return context
+
+
+def trusting(authority: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    authority.configure_trust(context)
+    return context
+
+
+async def test_https_is_pinned_to_the_address_and_checks_the_certificate_against_the_name(
+    receiver: MakeReceiver, deliverer: MakeDeliverer, authority: trustme.CA
+) -> None:
+    server = await receiver(Reply(200), tls=tls_for(authority, "hooks.example.com"))
+    resolver = FakeResolver({"hooks.example.com": [["127.0.0.1"]]})
+    send = deliverer(resolver=resolver, verify=trusting(authority))
+
+    result = await send.deliver(job(server.url(host="hooks.example.com")))
+
+    assert result.outcome is DeliveryOutcome.DELIVERED
+    [request] = server.requests
+    assert request.headers["host"] == f"hooks.example.com:{server.port}"
+    assert resolver.hosts == ["hooks.example.com"]
+
+
+async def test_https_to_a_certificate_for_another_name_is_never_sent(
+    receiver: MakeReceiver, deliverer: MakeDeliverer, authority: trustme.CA
+) -> None:
+    # Valid, and for the address the request is pinned to, but not for the name the webhook URL holds.
+    server = await receiver(Reply(200), tls=tls_for(authority, "elsewhere.example.org", "127.0.0.1"))
+    resolver = FakeResolver({"hooks.example.com": [["127.0.0.1"]]})
+    send = deliverer(resolver=resolver, verify=trusting(authority))
+
+    result = await send.deliver(job(server.url(host="hooks.example.com")))
+
+    assert result.outcome is DeliveryOutcome.RETRY
+    assert result.error is not None and result.error.startswith("connection failed: ConnectError")
+    assert server.requests == []
 
 
 async def test_the_shared_clients_keys_and_cookies_never_reach_the_receiver(receiver: MakeReceiver) -> None:

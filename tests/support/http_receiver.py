@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from dataclasses import dataclass, field
 
 
@@ -33,6 +34,7 @@ class LoopbackServer:
     of the webhook receiver and of the scripted OpenAI."""
 
     keep_alive: bool = False
+    tls: ssl.SSLContext | None = None  # serve https with this context
     connections: int = 0
     port: int = 0
     _server: asyncio.Server | None = None
@@ -43,7 +45,7 @@ class LoopbackServer:
         raise NotImplementedError
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
@@ -67,8 +69,9 @@ class LoopbackServer:
                 extra = "".join(f"{name}: {value}\r\n" for name, value in reply.headers)
                 status = f"HTTP/1.1 {reply.status} Whatever\r\n"
                 connection = "" if self.keep_alive else "Connection: close\r\n"
-                head = f"{status}Content-Length: {len(reply.body)}\r\n{connection}{extra}\r\n"
-                writer.write(head.encode() + (b"" if reply.hold_body else reply.body))
+                body = b"" if reply.status in (204, 304) else reply.body  # answers that carry no body
+                head = f"{status}Content-Length: {len(body)}\r\n{connection}{extra}\r\n"
+                writer.write(head.encode() + (b"" if reply.hold_body else body))
                 await writer.drain()
                 if reply.hold_body:
                     await self._released.wait()
@@ -108,7 +111,7 @@ class Receiver(LoopbackServer):
         return list(self.requests)
 
     def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        return f"{'https' if self.tls is not None else 'http'}://{host}:{self.port}{path}"
 
     async def respond(self, request: Received) -> Reply:
         self.requests.append(request)

@@ -318,16 +318,17 @@ async def test_marked_requests_go_through_the_pinned_transport_and_others_throug
     assert [str(r.url) for r in unmarked.requests] == ["http://127.0.0.1:54321/rest/v1/rpc/intake_message"]
 
 
-def test_each_process_client_sends_marked_requests_through_httpx_and_the_rest_through_aiohttp() -> None:
-    from httpx_aiohttp import AiohttpTransport
-
+def test_each_process_client_sends_requests_through_the_chosen_pool_marked_ones_streamed() -> None:
+    from neiromatrius.adapters.http_transport import ReadingAiohttpTransport, StreamingAiohttpTransport
     from neiromatrius.composition import http_client
     from neiromatrius.config import Settings
 
     base = {"supabase_url": "http://127.0.0.1:1", "supabase_service_role_key": "k", "secret_key": "s" * 32}
-    for transport, inner_type in (("aiohttp", AiohttpTransport), ("httpx", httpx.AsyncHTTPTransport)):
+    pools = (("aiohttp", ReadingAiohttpTransport, StreamingAiohttpTransport), ("httpx", httpx.AsyncHTTPTransport, None))
+    for transport, inner_type, pinned_type in pools:
         client = http_client(Settings(_env_file=None, http_transport=transport, **base))  # type: ignore[arg-type]
         guarded = client._transport
         assert isinstance(guarded, GuardedTransport)
-        assert isinstance(guarded._inner, inner_type)
-        assert isinstance(guarded._pinned_transport, httpx.AsyncHTTPTransport)
+        assert type(guarded._inner) is inner_type
+        # Webhooks' answers are streamed, never read whole: the library's own transport, not the reading one.
+        assert type(guarded._pinned_transport) is (pinned_type or inner_type)

@@ -1,4 +1,5 @@
-"""``ReadingAiohttpTransport``: httpx over aiohttp's pool, the answer read whole before httpx sees it.
+"""httpx over aiohttp's pool. ``ReadingAiohttpTransport``: the answer read whole before httpx sees it.
+``StreamingAiohttpTransport``: the answer streamed, for answers that are not ours to read whole (webhooks).
 
 Every request not marked for the SSRF guard goes this way: PostgREST, Realtime's REST calls, OpenAI,
 Telegram. All of them read their answers whole anyway; reading it here, in one call to aiohttp, spares
@@ -9,6 +10,9 @@ and the headers, as httpx holds them, are handed to aiohttp as they are, not par
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import aiohttp
 import httpx
 from aiohttp import ClientSession, ClientTimeout
 from httpx_aiohttp import AiohttpTransport
@@ -54,3 +58,54 @@ class ReadingAiohttpTransport(AiohttpTransport):
             request=request,
             extensions=extensions,
         )
+
+
+# aiohttp's failures as the httpx errors they are, most specific first (the library's own map reports a
+# refused connection as ConnectTimeout and lets a malformed answer through as aiohttp's own error).
+_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ClientConnectorError, httpx.ConnectError),
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+    (aiohttp.ClientPayloadError, httpx.ReadError),
+    (aiohttp.ClientOSError, httpx.ReadError),
+    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),
+    (aiohttp.NonHttpUrlClientError, httpx.UnsupportedProtocol),
+    (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
+    (aiohttp.ClientError, httpx.TransportError),
+)
+
+
+def _transport_error(exc: Exception, request: httpx.Request) -> Exception:
+    cause = exc.__cause__ if isinstance(exc, httpx.TransportError) and exc.__cause__ is not None else exc
+    for kind, error in _ERRORS:
+        if isinstance(cause, kind):
+            return error(str(cause) or type(cause).__name__, request=request)
+    return exc
+
+
+class _MappedStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, request: httpx.Request) -> None:
+        self._inner = inner
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._inner:
+                yield chunk
+        except (httpx.TransportError, aiohttp.ClientError) as exc:
+            raise _transport_error(exc, self._request) from exc
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class StreamingAiohttpTransport(AiohttpTransport):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = await super().handle_async_request(request)
+        except (httpx.TransportError, aiohttp.ClientError) as exc:
+            raise _transport_error(exc, request) from exc
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _MappedStream(response.stream, request)
+        return response
