@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 SUBSCRIBED_TO_POSTGRES = "Subscribed to PostgreSQL"
 RECONNECT_EVERY = 5.0  # how often a subscription whose socket is down tries to connect again
+REPLY_WAITER_LINGER = 30.0  # the reply waiter leaves Realtime after this long with no request waiting
 # The bot's part is over: the API's caller gets what there is (a draft waits for a person, like a handoff).
 TERMINAL_STATES = frozenset({"answered", "draft", "handoff", "failed"})
 
@@ -236,6 +237,10 @@ class RealtimeReplyWaiter:
     as the message's final state, so one event per message is all a waiting request needs. Events
     count only while the subscription is live; each time it goes live, ``is_final`` (a read of the
     row) settles the waits whose message finished while it was not.
+
+    The subscription is held only while requests wait, and ``linger`` seconds after the last: an API
+    whose callers do not wait (``Prefer: respond-async``, Telegram) is not sent an event per message it
+    would only throw away. A wait that finds it closed opens it again; going live settles that wait too.
     """
 
     def __init__(
@@ -243,10 +248,15 @@ class RealtimeReplyWaiter:
         client: AsyncClient,
         remember: int = 10_000,
         is_final: Callable[[str], Awaitable[bool]] | None = None,
+        linger: float = REPLY_WAITER_LINGER,
     ) -> None:
-        self._subscription = _Subscription(
-            client, "neiromatrius-replies", lambda: None, self._bind, on_live=self._went_live
-        )
+        self._client = client
+        self._opened = 0
+        self._subscription: _Subscription | None = None
+        self._opening: asyncio.Task[bool] | None = None
+        self._closing: asyncio.Task[None] | None = None
+        self._idle: asyncio.TimerHandle | None = None
+        self._linger = linger
         self._is_final = is_final
         self._lookups: set[asyncio.Task[None]] = set()
         self._waiters: dict[str, list[asyncio.Future[bool]]] = {}
@@ -255,7 +265,10 @@ class RealtimeReplyWaiter:
         self._remember = remember
 
     async def start(self, within: float = 10.0) -> bool:
-        return await self._subscription.subscribe(within)
+        """Subscribe now, so the first callers that wait after a start need not wait for the join."""
+        result = await self._open(within)
+        self._settle_idle()
+        return result
 
     def _bind(self, channel: AsyncRealtimeChannel) -> None:
         channel.on_postgres_changes(
@@ -266,8 +279,64 @@ class RealtimeReplyWaiter:
             callback=self._update,
         )
 
+    async def _open(self, within: float = 10.0) -> bool:
+        if self._subscription is not None:
+            return self._subscription.live
+        topic = "neiromatrius-replies" if self._opened == 0 else f"neiromatrius-replies-{self._opened}"
+        self._opened += 1
+        self._subscription = _Subscription(self._client, topic, lambda: None, self._bind, on_live=self._went_live)
+        return await self._subscription.subscribe(within)
+
+    async def _close(self) -> None:
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            await subscription.close()
+            logger.info("realtime: %s left, no request waiting for a reply", subscription.topic)
+
+    def _demand(self) -> None:
+        """A request waits: make sure the subscription is there or on its way."""
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if self._closing is not None or self._opening is not None or self._subscription is not None:
+            return  # open, opening, or closing (which opens again when it is done, since someone waits)
+        self._opening = asyncio.get_running_loop().create_task(self._open())
+        self._opening.add_done_callback(self._opened_now)
+
+    def _opened_now(self, task: asyncio.Task[bool]) -> None:
+        self._opening = None
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("realtime: the reply waiter could not subscribe: %r", task.exception())
+        self._settle_idle()
+
+    def _settle_idle(self) -> None:
+        """With nobody waiting, leave after ``linger`` seconds (a timer, cancelled by the next wait)."""
+        if self._waiters or self._idle is not None or self._subscription is None or self._opening is not None:
+            return
+        self._idle = asyncio.get_running_loop().call_later(self._linger, self._leave)
+
+    def _leave(self) -> None:
+        self._idle = None
+        if self._waiters or self._closing is not None:
+            return
+        self._closing = asyncio.get_running_loop().create_task(self._close())
+        self._closing.add_done_callback(self._closed_now)
+
+    def _closed_now(self, _task: asyncio.Task[None]) -> None:
+        self._closing = None
+        if self._waiters:
+            self._demand()
+
     async def stop(self) -> None:
-        await self._subscription.close()
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        for task in (self._opening, self._closing):
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+        await self._close()
         for task in list(self._lookups):
             task.cancel()
         for futures in self._waiters.values():
@@ -279,6 +348,7 @@ class RealtimeReplyWaiter:
             return True
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(message_id, []).append(future)
+        self._demand()
         try:
             return await asyncio.wait_for(future, within)
         except TimeoutError:
@@ -289,10 +359,11 @@ class RealtimeReplyWaiter:
                 futures.remove(future)
             if not futures:
                 self._waiters.pop(message_id, None)
+            self._settle_idle()
 
     @property
     def live(self) -> bool:
-        return self._subscription.live
+        return self._subscription is not None and self._subscription.live
 
     def _went_live(self) -> None:
         if self._is_final is None or not self._waiters:
