@@ -27,9 +27,13 @@ class CountingQueue(FakeWorkQueue):
         self.asked: list[tuple[int, int]] = []  # (limit, messages claimed) of each claim
         self.gate: asyncio.Event | None = None  # when set: claims read the queue, then wait for it to answer
         self.waiting = asyncio.Event()  # a claim is waiting at the gate
+        self.fail: Exception | None = None  # the next claim raises it
 
     async def claim(self, worker: str, limit: int, lease_seconds: float, max_attempts: int) -> list[ClaimedMessage]:
         self.claims += 1
+        if self.fail is not None:
+            failure, self.fail = self.fail, None
+            raise failure
         claimed = await super().claim(worker, limit, lease_seconds, max_attempts)
         self.asked.append((limit, len(claimed)))
         if self.gate is not None:
@@ -120,6 +124,12 @@ async def test_hints_for_messages_a_claim_already_took_start_no_claim() -> None:
         await asyncio.sleep(0.3)
         assert queue.claims == 2  # the start-up sweep and the first hint's
 
+        # Later hints for the same messages (pending again: handed back, a lease released) are claimed for.
+        feed.hint("m0")
+        await eventually(lambda: queue.claims == 3, 5)
+        feed.hint("m1")
+        await eventually(lambda: queue.claims == 4, 5)
+
 
 async def test_a_hint_that_came_during_a_claim_is_claimed_for_unless_that_claim_took_its_message() -> None:
     queue = CountingQueue()
@@ -146,3 +156,15 @@ async def test_a_hint_that_came_during_a_claim_is_claimed_for_unless_that_claim_
         queue.gate.set()
         await eventually(lambda: len(queue.finished) == 4, 5)
         assert queue.claims == 4
+
+
+async def test_a_claim_that_fails_unexpectedly_is_tried_again_and_claiming_goes_on() -> None:
+    queue = CountingQueue()
+    async with listening(queue, burst_window=0) as feed:
+        queue.queued = [message("m0")]
+        queue.fail = RuntimeError("a bug in the store adapter")
+        feed.hint("m0")
+        await eventually(lambda: len(queue.finished) == 1, 5)  # after the backoff, no new hint needed
+        queue.queued = [message("m1")]
+        feed.hint("m1")
+        await eventually(lambda: len(queue.finished) == 2, 5)

@@ -13,8 +13,8 @@ import asyncio
 import logging
 import socket
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 FIRST_BACKOFF_SECONDS = 0.2  # after a failed claim or delivery round; doubling up to the sweep interval
 QUIET_MARGIN = 0.05  # after a burst window: the hint arrives a moment after the row's created_at
-RECENT_CLAIMS = 4096  # ids claimed lately, whose hints may still be on their way
+EXPECTED_HINTS = 4096  # ids claimed before their new-row hint arrived, remembered until it does
 FeedFactory = Callable[[Callable[[str], None], Callable[[], None]], Feed]
 
 
@@ -50,24 +50,21 @@ def worker_id() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
 
 
-class _RecentIds:
-    """The last ``size`` ids added, for membership tests."""
+class _Expected:
+    """Ids whose new-row hint is still to come (bounded: a hint Realtime never sends is forgotten in time)."""
 
     def __init__(self, size: int) -> None:
-        self._order: deque[str] = deque()
-        self._ids: set[str] = set()
+        self._ids: OrderedDict[str, None] = OrderedDict()
         self._size = size
 
-    def add(self, ids: Iterable[str]) -> None:
-        for item in ids:
-            if item not in self._ids:
-                self._ids.add(item)
-                self._order.append(item)
-        while len(self._order) > self._size:
-            self._ids.discard(self._order.popleft())
+    def add(self, item: str) -> None:
+        self._ids[item] = None
+        while len(self._ids) > self._size:
+            self._ids.popitem(last=False)
 
-    def __contains__(self, item: str) -> bool:
-        return item in self._ids
+    def take(self, item: str) -> bool:
+        """True once for an expected id: its hint has come."""
+        return self._ids.pop(item, False) is None
 
 
 class Listener:
@@ -90,8 +87,9 @@ class Listener:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._owed = False  # something may be claimable: a hint, the sweep, a passed window, a claim that said "more"
-        self._claiming: set[str] | None = None  # while a claim is on its way: the ids hinted meanwhile
-        self._recent = _RecentIds(RECENT_CLAIMS)
+        self._hinted: set[str] = set()  # ids hinted since the last claim was sent
+        self._claim_on_its_way = False
+        self._expected = _Expected(EXPECTED_HINTS)
         self._handlers: set[asyncio.Task[None]] = set()
         self._deliveries_due = asyncio.Event()
         self._inflight: dict[str, ClaimedMessage] = {}
@@ -133,12 +131,10 @@ class Listener:
     def _hint(self, message_id: str) -> None:
         """A message to claim: look now, and again once its burst window has passed (a claim leaves a
         conversation alone until it has been quiet that long). One timer serves every hint."""
-        if message_id in self._recent:
+        if self._expected.take(message_id):
             return  # a claim of ours took it before its hint arrived
-        if self._claiming is not None:
-            self._claiming.add(message_id)  # the claim on its way may take it: decided when it answers
-            self._wake.set()
-        else:
+        self._hinted.add(message_id)
+        if not self._claim_on_its_way:  # else the claim on its way may take it: decided when it answers
             self._look()
         if self._policy.burst_window <= 0:
             return
@@ -176,26 +172,33 @@ class Listener:
                 await self._wake.wait()
                 continue
             self._owed = False
-            self._claiming = set()
+            asked, self._hinted = self._hinted, set()
+            self._claim_on_its_way = True
             try:
                 claimed = await self._store.claim(
                     self.worker, free, self._policy.lease_seconds, self._policy.max_attempts
                 )
-            except StoreError as exc:
-                self._claiming = None
+            except Exception as exc:
+                self._claim_on_its_way = False
+                self._hinted |= asked
                 self._owed = True  # try again, even if no new hint comes
                 pause = backoff.next()
-                logger.warning("listener: claim failed (%s); backing off %.1fs", exc.message, pause)
+                if isinstance(exc, StoreError):
+                    logger.warning("listener: claim failed (%s); backing off %.1fs", exc.message, pause)
+                else:
+                    logger.exception("listener: claim failed unexpectedly; backing off %.1fs", pause)
                 await asyncio.sleep(pause)
                 continue
+            self._claim_on_its_way = False
             backoff.reset()
-            hinted, self._claiming = self._claiming, None
             for message in claimed:
-                taken = (message.id, *(item.id for item in message.burst))
-                self._recent.add(taken)
-                hinted.difference_update(taken)
+                for taken in (message.id, *(item.id for item in message.burst)):
+                    if taken in self._hinted:
+                        self._hinted.discard(taken)  # its hint came while the claim was on its way
+                    elif taken not in asked:
+                        self._expected.add(taken)  # its hint is still to come: it starts no claim
                 self._start(message)
-            if hinted or (claimed and claimed[-1].more):
+            if self._hinted or (claimed and claimed[-1].more):
                 self._owed = True  # hints the claim did not answer, or it left some behind
 
     def _start(self, message: ClaimedMessage) -> None:
