@@ -142,7 +142,7 @@ class LocalStack:
             from . import auth, realtime, rest
 
             auth_dsn = _with_user(admin_dsn, "authenticator", secrets.authenticator_password)
-            pool = await asyncpg.create_pool(auth_dsn, min_size=2, max_size=20, reset=_end_transaction)
+            pool = await request_pool(auth_dsn)
             keys = Keys(secrets.jwt_secret, secrets.anon_key, secrets.service_role_key)
             ctx = StackContext(
                 keys=keys,
@@ -173,9 +173,15 @@ class LocalStack:
             self.postgres = None
 
 
+async def request_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+    """The pool every REST request and Realtime check runs on (as ``authenticator``)."""
+    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=_end_transaction)
+
+
 async def _end_transaction(conn: asyncpg.Connection) -> None:
     """The request pool's reset: requests only set transaction-local state, so ending an open
-    transaction is all a returned connection needs (asyncpg's full reset costs a round trip)."""
+    transaction is all a returned connection needs (asyncpg's full reset costs a round trip).
+    PostgREST's pool (hasql-pool) runs no reset either: what a function sets for the session stays on its connection."""
     if conn.is_in_transaction():
         await conn.execute("ROLLBACK")
 
