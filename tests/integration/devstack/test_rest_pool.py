@@ -91,7 +91,8 @@ async def test_a_request_leaves_no_role_claims_or_settings_on_its_connection(one
 
 async def test_a_failed_request_leaves_nothing_behind_either(one_connection: OneConnection) -> None:
     api, before = one_connection.client, await one_connection.session()
-    failed = await api.post("/rpc/rest_fail", json={"msg": "on purpose"}, headers=one_connection.user("u-1"))
+    as_user = one_connection.user(str(uuid.uuid4()))
+    failed = await api.post("/rpc/rest_fail", json={"msg": "on purpose"}, headers=as_user)
     assert failed.status_code == 400
     rolled_back = await api.post(
         "/rpc/rest_whoami", json={}, headers={**one_connection.user(str(uuid.uuid4())), "Prefer": "tx=rollback"}
