@@ -68,6 +68,11 @@ class EmbeddedPostgres:
             raise PostgresError(f"{exe} failed ({result.returncode}): {result.stderr.strip() or result.stdout.strip()}")
 
     @property
+    def socket_dir(self) -> Path:
+        """Where the server's Unix socket is (absolute: the server resolves a relative one from pgdata)."""
+        return self.pgdata.resolve()
+
+    @property
     def initialised(self) -> bool:
         return (self.pgdata / "PG_VERSION").exists()
 
@@ -118,7 +123,7 @@ class EmbeddedPostgres:
             self.stop()
         self._run(
             "pg_ctl", "-D", self.pgdata, "-l", self.pgdata / "log", "-w", "-t", "60",
-            "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.pgdata}", "start",
+            "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.socket_dir}", "start",
         )  # fmt: skip
 
     def stop(self) -> None:

@@ -9,6 +9,7 @@ import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
@@ -142,7 +143,7 @@ class LocalStack:
             from . import auth, realtime, rest
 
             auth_dsn = _with_user(admin_dsn, "authenticator", secrets.authenticator_password)
-            pool = await asyncpg.create_pool(auth_dsn, min_size=2, max_size=20, reset=_end_transaction)
+            pool = await self.request_pool(auth_dsn)
             keys = Keys(secrets.jwt_secret, secrets.anon_key, secrets.service_role_key)
             ctx = StackContext(
                 keys=keys,
@@ -167,15 +168,32 @@ class LocalStack:
         finally:
             self.shutdown()
 
+    async def request_pool(self, auth_dsn: str) -> asyncpg.Pool:
+        """Our own cluster is reached through its Unix socket: the same server with less kernel work per
+        round trip than loopback TCP, and a request makes three. TCP when there is no socket to use."""
+        if self.postgres is not None:
+            try:
+                return await request_pool(auth_dsn, host=str(self.postgres.socket_dir), port=self.postgres.port)
+            except OSError as exc:  # e.g. a socket path past the system's length limit: Postgres made none
+                log.info("PostgreSQL's Unix socket is not usable (%s): requests go over TCP", exc)
+        return await request_pool(auth_dsn)
+
     def shutdown(self) -> None:
         if self.postgres is not None:
             self.postgres.stop()
             self.postgres = None
 
 
+async def request_pool(dsn: str, *, min_size: int = 2, max_size: int = 20, **connect: Any) -> asyncpg.Pool:
+    """The pool every REST request and Realtime check runs on (as ``authenticator``); ``connect`` overrides
+    the DSN's connection arguments (``host``, ``port``)."""
+    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=_end_transaction, **connect)
+
+
 async def _end_transaction(conn: asyncpg.Connection) -> None:
     """The request pool's reset: requests only set transaction-local state, so ending an open
-    transaction is all a returned connection needs (asyncpg's full reset costs a round trip)."""
+    transaction is all a returned connection needs (asyncpg's full reset costs a round trip).
+    PostgREST's pool (hasql-pool) runs no reset either: what a function sets for the session stays on its connection."""
     if conn.is_in_transaction():
         await conn.execute("ROLLBACK")
 

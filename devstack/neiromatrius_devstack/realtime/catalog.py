@@ -32,6 +32,16 @@ from pg_attribute a
 where a.attrelid = $1 and a.attnum > 0 and not a.attisdropped
   and has_column_privilege($2, a.attrelid, a.attnum, 'SELECT')
 """
+# Asked as the role itself (``current_user``): whether row-level security is off for it on this table
+# (BYPASSRLS, a superuser, or the owner of a table without FORCE ROW LEVEL SECURITY: Postgres's own
+# ``check_enable_rls``) and whether it may run the RLS check's query at all (schema usage, SELECT on the key).
+_SEES_EVERY_ROW = """
+select not row_security_active(c.oid)
+   and has_schema_privilege(c.relnamespace, 'USAGE')
+   and (select coalesce(bool_and(has_column_privilege(c.oid, a.attnum, 'SELECT')), false)
+        from pg_attribute a where a.attrelid = c.oid and a.attname = any($2::text[]) and not a.attisdropped)
+from pg_class c where c.oid = $1
+"""
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,7 @@ class Catalog:
         self.pool = pool
         self._tables: dict[int, tuple[int, TableInfo]] = {}
         self._readable: dict[tuple[int, int, str], frozenset[str]] = {}
+        self._sees_every_row: dict[tuple[int, int, str], bool] = {}
 
     async def table(self, relation: Relation) -> TableInfo:
         cached = self._tables.get(relation.oid)
@@ -85,6 +96,9 @@ class Catalog:
         self._readable = {
             k: v for k, v in self._readable.items() if k[0] != relation.oid or k[1] == relation.generation
         }
+        self._sees_every_row = {
+            k: v for k, v in self._sees_every_row.items() if k[0] != relation.oid or k[1] == relation.generation
+        }
         return info
 
     async def readable(self, relation: Relation, role: str) -> frozenset[str]:
@@ -98,3 +112,25 @@ class Catalog:
                 names = []
             cached = self._readable[key] = frozenset(names)
         return cached
+
+    async def sees_every_row(self, relation: Relation, table: TableInfo, role: str) -> bool:
+        """Whether ``role`` reads every row of the table: RLS does not apply to it, and it may read the key.
+
+        For such a role the RLS check (``rls.row_visible``) could only ask whether the row exists, so a
+        changed row it was sent is visible to it (false for an unknown role, or one the pool cannot become).
+        """
+        key = (relation.oid, relation.generation, role)
+        cached = self._sees_every_row.get(key)
+        if cached is None:
+            cached = self._sees_every_row[key] = await self._ask_sees_every_row(relation.oid, table, role)
+        return cached
+
+    async def _ask_sees_every_row(self, oid: int, table: TableInfo, role: str) -> bool:
+        if not table.primary_key or "\x00" in role:
+            return False
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute("select set_config('role', $1, true)", role)
+                return bool(await conn.fetchval(_SEES_EVERY_ROW, oid, list(table.primary_key)))
+        except asyncpg.PostgresError:  # an unknown role, or one this connection may not become
+            return False

@@ -1,13 +1,16 @@
-"""Realtime decodes a change's values only when some ``postgres_changes`` binding wants its table, and
-renders them (one query) only when some binding's filters may pass.
+"""Realtime decodes a change's values only when some ``postgres_changes`` binding wants its table,
+renders them (one query) only when some binding's filters may pass, and checks a row of an RLS table
+only for subscribers RLS applies to.
 
 The feed and the dispatcher run here, in the test's process, on a replication slot of their own, so the
-dispatcher's count of decoded changes can be read; what it delivers is what the stack would push.
+dispatcher's counts of decoded, rendered and checked changes can be read; what it delivers is what the
+stack would push.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -27,14 +30,16 @@ from tests.conftest import Stack
 
 pytestmark = pytest.mark.local_only
 
+SERVICE_ROLE: dict[str, Any] = {"role": "service_role"}
+
 
 class Inbox:
     """A channel as the dispatcher sees it: it keeps every ``postgres_changes`` data it is handed."""
 
     topic = "realtime:decoding"
-    claims: dict[str, Any] = {"role": "service_role"}  # noqa: RUF012 (the Listener protocol's attribute)
 
-    def __init__(self) -> None:
+    def __init__(self, claims: dict[str, Any]) -> None:
+        self.claims = claims
         self.since_lsn = 0
         self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
@@ -52,9 +57,9 @@ class Realtime:
         self.dispatcher = dispatcher
         self.registry = registry
 
-    async def subscribe(self, **params: str) -> Inbox:
+    async def subscribe(self, claims: dict[str, Any] | None = None, **params: str) -> Inbox:
         """As a join does: registered, then live from the WAL position noted once registered."""
-        inbox = Inbox()
+        inbox = Inbox(claims or SERVICE_ROLE)
         self.registry.add(Subscription(inbox, (parse_binding(params),)))
         inbox.since_lsn = await wal_position(self.pool)
         return inbox
@@ -121,6 +126,77 @@ async def test_a_change_no_filter_lets_through_is_decoded_but_not_rendered(
     assert (event["record"]["label"], event["record"]["qty"]) == (label, 2)
     assert (realtime.dispatcher.decoded, realtime.dispatcher.rendered) == (2, 1)
     assert items.events.empty()
+
+
+async def test_a_service_role_subscriber_gets_every_row_of_an_rls_table_without_a_check(
+    realtime: Realtime, db: asyncpg.Connection
+) -> None:
+    owned = await realtime.subscribe(event="INSERT", schema="public", table="rt_owned")
+    owners = [uuid.uuid4(), uuid.uuid4()]
+    ids = [await db.fetchval("insert into rt_owned (owner, body) values ($1, 'x') returning id", o) for o in owners]
+    events = [await owned.next() for _ in ids]
+    assert [(e["record"]["id"], e["record"]["owner"]) for e in events] == list(zip(ids, map(str, owners), strict=True))
+    assert realtime.dispatcher.checked == 0
+
+
+async def test_rls_is_checked_only_for_the_subscribers_it_applies_to(
+    realtime: Realtime, db: asyncpg.Connection
+) -> None:
+    owner, stranger = uuid.uuid4(), uuid.uuid4()
+    user = {"role": "authenticated", "sub": str(owner), "aud": "authenticated"}
+    as_service = await realtime.subscribe(event="INSERT", schema="public", table="rt_owned")
+    as_owner = await realtime.subscribe(user, event="INSERT", schema="public", table="rt_owned")
+    insert = "insert into rt_owned (owner, body) values ($1, $2) returning id"
+    ids = [await db.fetchval(insert, who, body) for who, body in ((owner, "a"), (stranger, "b"), (owner, "c"))]
+    assert [(await as_service.next())["record"]["id"] for _ in ids] == ids
+    assert [(await as_owner.next())["record"]["id"] for _ in range(2)] == [ids[0], ids[2]]
+    assert as_owner.events.empty()  # the stranger's row, dispatched before the third, was refused
+    assert realtime.dispatcher.checked == 3  # one check a change: the owner's claims; none for service_role
+
+
+async def test_only_roles_rls_does_not_apply_to_see_every_row(realtime: Realtime, db: asyncpg.Connection) -> None:
+    catalog = realtime.dispatcher.catalog
+    relation = await _relation(db, "rt_owned")
+    table = await catalog.table(relation)
+    roles = ("service_role", "postgres", "authenticated", "anon", "no_such_role", "nul\x00")
+    # This pool connects as postgres, which may become any role; the stack's own (authenticator) could not
+    # become postgres, so there its answer for postgres is False, as its RLS check would refuse it.
+    seen = {role: await catalog.sees_every_row(relation, table, role) for role in roles}
+    assert seen == {"service_role": True, "postgres": True, "authenticated": False, "anon": False,
+                    "no_such_role": False, "nul\x00": False}  # fmt: skip
+
+
+async def test_a_table_owner_sees_every_row_unless_the_table_forces_rls(
+    realtime: Realtime, db: asyncpg.Connection
+) -> None:
+    role, name = f"rt_owner_{uuid.uuid4().hex[:8]}", f"rt_forced_{uuid.uuid4().hex[:8]}"
+    await db.execute(f"create role {role} nologin nobypassrls")
+    try:
+        await db.execute(f"create table public.{name} (id bigint primary key)")
+        await db.execute(f"alter table public.{name} owner to {role}, enable row level security")
+        catalog = realtime.dispatcher.catalog
+        relation = await _relation(db, name)
+        assert await catalog.sees_every_row(relation, await catalog.table(relation), role)
+        assert not await catalog.sees_every_row(relation, await catalog.table(relation), "authenticated")
+        # pgoutput sends a new Relation message after the ALTER: a new generation, asked afresh.
+        await db.execute(f"alter table public.{name} force row level security")
+        forced = dataclasses.replace(relation, generation=relation.generation + 1)
+        assert not await catalog.sees_every_row(forced, await catalog.table(forced), role)
+    finally:
+        await db.execute(f"drop table if exists public.{name}; drop role {role}")
+
+
+async def _relation(db: asyncpg.Connection, name: str) -> pgoutput.Relation:
+    """The Relation message pgoutput would send for ``public.<name>`` (generation 1)."""
+    oid = await db.fetchval("select $1::regclass::oid", f"public.{name}")
+    rows = await db.fetch(
+        "select a.attname, a.atttypid, a.atttypmod, coalesce(a.attnum = any(i.indkey), false) as is_key "
+        "from pg_attribute a left join pg_index i on i.indrelid = a.attrelid and i.indisprimary "
+        "where a.attrelid = $1 and a.attnum > 0 and not a.attisdropped order by a.attnum",
+        oid,
+    )
+    columns = tuple(pgoutput.Column(r["attname"], r["atttypid"], r["atttypmod"], r["is_key"]) for r in rows)
+    return pgoutput.Relation(oid, "public", name, "d", columns, generation=1)
 
 
 async def test_filters_judged_without_postgres_agree_with_postgres(realtime: Realtime, db: asyncpg.Connection) -> None:
