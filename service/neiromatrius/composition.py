@@ -250,6 +250,9 @@ def listener(
         schedule=settings.webhook_retry_schedule,
         lease_seconds=settings.webhook_timeout_seconds * 2 + 5,
         batch_limit=8,
+        # A slot for each message being answered, and as many again as four rounds take for retries and
+        # operators' replies: a reply that finds every slot taken waits for a round.
+        max_in_flight=settings.listener_concurrency + 32,
     )
     policy = ListenerPolicy(
         concurrency=settings.listener_concurrency,

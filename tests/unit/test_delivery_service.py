@@ -11,6 +11,7 @@ import pytest
 from neiromatrius.core.delivery import DeliveryService, next_attempt_at
 from neiromatrius.core.models import DeliveryAttempt, DeliveryJob, DeliveryOutcome
 from tests.support.fakes import FakeDeliverer, FakeDeliveryLog
+from tests.support.waiting import eventually
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SCHEDULE = (5.0, 300.0, 1800.0)
@@ -330,3 +331,41 @@ async def test_a_closing_service_holds_no_slot_and_a_held_slot_asks_no_lease() -
     # A reply completed now stays unleased: another listener takes it at once, not after a lease.
     assert slot.lease_seconds is None
     assert delivery.reserve("w") is None
+
+
+async def test_a_slot_freed_after_a_round_found_none_calls_for_a_round() -> None:
+    store = FakeDeliveryLog(due=[job("r0"), job("r1")])
+    deliverer = FakeDeliverer({f"r{i}": attempt(DeliveryOutcome.DELIVERED, 200, reply_id=f"r{i}") for i in range(2)})
+    deliverer.held["r0"] = asyncio.Event()
+    delivery = DeliveryService(
+        store, deliverer, schedule=SCHEDULE, lease_seconds=30.0, batch_limit=10, max_in_flight=1, clock=lambda: NOW
+    )
+    calls: list[bool] = []
+    delivery.on_slot_free = lambda: calls.append(True)
+
+    assert await delivery.start_round("w") == 1  # r0 holds the only slot
+    assert delivery.reserve("w") is None  # a message being answered finds none
+    assert await delivery.start_round("w") == 0
+    assert calls == []
+    deliverer.held["r0"].set()
+    await eventually(lambda: calls == [True], BOUND)  # r0 is done: a round may lease r1 now
+    assert await delivery.start_round("w") == 1
+    await delivery.aclose(within=BOUND)
+    assert sorted(entry.job.reply_id for entry in store.recorded) == ["r0", "r1"]
+
+
+async def test_a_slot_given_back_calls_for_a_round_only_when_someone_went_without() -> None:
+    delivery = DeliveryService(
+        FakeDeliveryLog(), FakeDeliverer({}), schedule=SCHEDULE, lease_seconds=30.0, batch_limit=10, max_in_flight=1
+    )
+    calls: list[bool] = []
+    delivery.on_slot_free = lambda: calls.append(True)
+    slot = delivery.reserve("w")
+    assert slot is not None
+    assert delivery.reserve("w") is None
+    slot.release()
+    assert calls == [True]
+    again = delivery.reserve("w")
+    assert again is not None
+    again.release()
+    assert calls == [True]  # nobody went without this time

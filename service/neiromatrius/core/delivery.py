@@ -121,6 +121,10 @@ class DeliveryService:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._reserved = 0  # slots held by messages being answered (``reserve``)
         self.closing = False  # set by ``aclose``: no more slots, no more leases taken by completions
+        # Called when a slot frees up after ``reserve`` found none: a reply completed without one waits
+        # for a round, which should not wait for the next poll.
+        self.on_slot_free: Callable[[], None] | None = None
+        self._starved = False
 
     @property
     def lease_seconds(self) -> float:
@@ -130,12 +134,19 @@ class DeliveryService:
         """Hold a slot for the reply of a message about to be answered; None when every slot is taken
         (the reply then waits for a round to claim it)."""
         if self.closing or self._free_slots() <= 0:
+            self._starved = not self.closing
             return None
         self._reserved += 1
         return DeliverySlot(self, worker)
 
     def unreserve(self) -> None:
         self._reserved -= 1
+        self._slot_freed()
+
+    def _slot_freed(self) -> None:
+        if self._starved and self.on_slot_free is not None and self._free_slots() > 0:
+            self._starved = False
+            self.on_slot_free()
 
     def start(self, job: DeliveryJob, worker: str) -> None:
         """Attempt a reply leased to ``worker`` on its own, recording the outcome."""
@@ -147,6 +158,7 @@ class DeliveryService:
         """Claim due replies for the free slots and start attempting each on its own; return how many were claimed."""
         free = self._free_slots()
         if free <= 0:
+            self._starved = not self.closing
             return 0
         jobs = await self._store.claim_deliveries(worker, free, self._lease_seconds)
         for job in jobs:
@@ -155,6 +167,7 @@ class DeliveryService:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
+        self._slot_freed()
         if not task.cancelled() and (bug := task.exception()) is not None:
             logger.error("delivery: unexpected error", exc_info=bug)
 

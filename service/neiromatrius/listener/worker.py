@@ -92,6 +92,7 @@ class Listener:
         self._expected = _Expected(EXPECTED_HINTS)
         self._handlers: set[asyncio.Task[None]] = set()
         self._deliveries_due = asyncio.Event()
+        delivery.on_slot_free = self._deliveries_due.set  # a reply that found no slot goes out as soon as one frees
         self._inflight: dict[str, ClaimedMessage] = {}
         self._categories = categories
         self._last_hint = 0.0
