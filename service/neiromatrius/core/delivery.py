@@ -82,10 +82,10 @@ class DeliverySlot:
 
     def start(self, job: DeliveryJob) -> None:
         """Attempt ``job`` (leased to this worker) in this slot."""
+        self._service.start(job, self._worker)  # first: the slot passes to the attempt, never seen free between
         if self._held:
             self._held = False
             self._service.unreserve()
-        self._service.start(job, self._worker)
 
     def release(self) -> None:
         if self._held:
@@ -121,8 +121,8 @@ class DeliveryService:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._reserved = 0  # slots held by messages being answered (``reserve``)
         self.closing = False  # set by ``aclose``: no more slots, no more leases taken by completions
-        # Called when a slot frees up after ``reserve`` found none: a reply completed without one waits
-        # for a round, which should not wait for the next poll.
+        # Called when a slot frees up after ``reserve`` or a round found none: a reply completed without
+        # one waits for a round, which should not wait for the next poll.
         self.on_slot_free: Callable[[], None] | None = None
         self._starved = False
 
