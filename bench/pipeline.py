@@ -388,10 +388,38 @@ class Offered:
     backlog: int
     drain_seconds: float | None  # None: did not drain within the bound
     lost: int
+    window_cores: dict[str, float]  # CPU by process while the load is offered, in cores
+    drain_cores: dict[str, float]  # and while the backlog drains
+
+
+class Cores:
+    """CPU used since it was made by each named process and by this one (the load generator), in cores."""
+
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        self._meters = {name: CpuMeter(group) for name, group in pids.items()}
+        self._own = _own_cpu()
+        self._start = time.monotonic()
+
+    def read(self) -> dict[str, float]:
+        elapsed = time.monotonic() - self._start
+        cores = {name: meter.seconds() / elapsed for name, meter in self._meters.items()}
+        cores["load generator"] = (_own_cpu() - self._own) / elapsed
+        return cores
+
+
+def _own_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
 
 
 async def offer(
-    plan: Plan, stack: Stack, model: FakeModel, sink: WebhookSink, session: aiohttp.ClientSession, rate: float
+    plan: Plan,
+    stack: Stack,
+    model: FakeModel,
+    sink: WebhookSink,
+    session: aiohttp.ClientSession,
+    rate: float,
+    pids: dict[str, list[int]],
 ) -> Offered:
     post = poster(session, f"{stack.url}/rest/v1/rpc/intake_message", rpc_request(stack, sink.url), 200)
     sends: list[tuple[str, float]] = []
@@ -402,8 +430,10 @@ async def offer(
 
     model.reset()
     start = time.monotonic()
+    cores = Cores(pids)
     await open_loop(rate, plan.capacity_seconds, one)
     end = time.monotonic()
+    window_cores = cores.read()
     conn = await asyncpg.connect(stack.dsn)
     try:
         backlog = await conn.fetchval(
@@ -415,10 +445,19 @@ async def offer(
     chats = [chat for chat, _ in sends]
     # Every reply delivered in the window counts, an earlier round's backlog included: the listener's rate.
     in_window = bisect.bisect_right(sink.times, end) - bisect.bisect_left(sink.times, start + warm)
+    cores = Cores(pids)
     ok = await drained(sink, chats, bound=30 + backlog / (rate / 1.25))
     drain = time.monotonic() - end if ok else None
+    drain_cores = cores.read()
     lost = await lost_messages(stack, [chat for chat in chats if chat not in sink.arrived])
-    return Offered(in_window / (end - start - warm), model.max_in_flight, backlog, drain, lost)
+    achieved = in_window / (end - start - warm)
+    return Offered(achieved, model.max_in_flight, backlog, drain, lost, window_cores, drain_cores)
+
+
+def cores_text(readings: list[dict[str, float]]) -> str:
+    """The median of each process's cores over the rounds, and their sum."""
+    each = [statistics.median(r[name] for r in readings) for name in readings[0]]
+    return ", ".join(f"{c:.2f}" for c in each) + f" = {sum(each):.2f}"
 
 
 async def lost_messages(stack: Stack, undelivered: list[str]) -> int:
@@ -443,23 +482,31 @@ async def capacity_part(plan: Plan, folder: Path, model: FakeModel, sink: Webhoo
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
             for n in (16, 64):
                 listener = await start_listener(stack, folder, model.base_url, n)
+                gateway, postgres = stack.pids()
+                pids = {"listener": [listener.pid], "gateway": [gateway], "Postgres": [postgres]}
                 try:
-                    rows += await capacity_rows(plan, stack, model, sink, session, n)
+                    rows += await capacity_rows(plan, stack, model, sink, session, n, pids)
                 finally:
                     listener.stop()
     return rows
 
 
 async def capacity_rows(
-    plan: Plan, stack: Stack, model: FakeModel, sink: WebhookSink, session: aiohttp.ClientSession, n: int
+    plan: Plan,
+    stack: Stack,
+    model: FakeModel,
+    sink: WebhookSink,
+    session: aiohttp.ClientSession,
+    n: int,
+    pids: dict[str, list[int]],
 ) -> list[Row]:
     steady_rate = 0.9 * n / MODEL_DELAY
     over_rate = 1.25 * steady_rate
     steady: list[Offered] = []
     over: list[Offered] = []
     for _ in range(plan.rounds):
-        steady.append(await offer(plan, stack, model, sink, session, steady_rate))
-        over.append(await offer(plan, stack, model, sink, session, over_rate))
+        steady.append(await offer(plan, stack, model, sink, session, steady_rate, pids))
+        over.append(await offer(plan, stack, model, sink, session, over_rate, pids))
     med = statistics.median
     achieved = med(o.achieved for o in steady)
     over_achieved = med(o.achieved for o in over)
@@ -471,6 +518,7 @@ async def capacity_rows(
     # Once the offered load stops, the backlog is the listener's alone: the rate it drains at is its capacity.
     drain_rates = [o.backlog / o.drain_seconds for o in over if o.drain_seconds]
     drain_rate = f"{med(drain_rates):.0f}" if drain_rates else "-"
+    names = ", ".join(steady[0].window_cores)  # where the 2 cores go: the offered intake's share grows with it
     return [
         Row(f"N={n}: achieved msg/s @0.9x", f"{steady_rate:.0f}", f"{achieved:.0f}", ratio(achieved, steady_rate),
             "≥ 90%", achieved >= 0.9 * steady_rate),
@@ -483,6 +531,9 @@ async def capacity_rows(
         Row(f"N={n}: overload backlog at end → drained in", "0", f"{backlog:.0f} → {drain_text}", "",
             "drains", None not in drains),
         Row(f"N={n}: backlog drained at msg/s (no load offered)", "", drain_rate, "", "", None),
+        Row(f"N={n}: cores @0.9x ({names})", "", cores_text([o.window_cores for o in steady]), "", "", None),
+        Row(f"N={n}: cores @1.25x", "", cores_text([o.window_cores for o in over]), "", "", None),
+        Row(f"N={n}: cores draining", "", cores_text([o.drain_cores for o in over]), "", "", None),
         Row(f"N={n}: messages lost (all rounds)", "0", str(lost), "", "0", lost == 0),
     ]  # fmt: skip
 
