@@ -63,8 +63,17 @@ async def swap(conn: Conn, token: asyncpg.Record) -> str:
 
 
 async def find_token(conn: Conn, token: str, *, for_update: bool = False) -> asyncpg.Record | None:
-    """The refresh token row with its session's ``not_after`` (``FindUserWithRefreshToken``)."""
+    """The refresh token row with its session's ``not_after`` (``FindUserWithRefreshToken``).
+
+    ``for_update`` locks the session before the token, the order a logout takes them in (its delete of
+    the session cascades to the tokens): the other order deadlocked a refresh against a logout."""
     lock = " for update of t" if for_update else ""
+    if for_update:
+        await conn.execute(
+            "select from auth.sessions s where s.id = (select t.session_id from auth.refresh_tokens t"
+            " where t.token = $1) for update of s",
+            token,
+        )
     return await conn.fetchrow(
         "select t.id, t.token, t.user_id, t.revoked, t.updated_at, t.parent, t.session_id,"
         " s.id is not null as has_session, s.not_after from auth.refresh_tokens t"
