@@ -569,13 +569,12 @@ async def sustained_part(plan: Plan, folder: Path, model: FakeModel, sink: Webho
             named = (("API", [api.pid]), ("listener", [listener.pid]), ("stack's gateway (REST, Realtime, Auth)",
                      [stack_pids[0]]), ("stack's Postgres", [stack_pids[1]]))  # fmt: skip
             parts = {name: CpuMeter(pids) for name, pids in named}
-            own = resource.getrusage(resource.RUSAGE_SELF)
+            own = _own_cpu()
             count, elapsed = await closed_loop(plan, session, f"{api_url}/api/messages/", sink)
             cpu_ours.append(meter.seconds() * 1000 / count)
             for name, part in parts.items():
                 cpu_split.setdefault(name, []).append(part.seconds() * 1000 / count)
-            used = resource.getrusage(resource.RUSAGE_SELF)
-            own_cpu.append((used.ru_utime + used.ru_stime - own.ru_utime - own.ru_stime) / elapsed)
+            own_cpu.append((_own_cpu() - own) / elapsed)
             return count / elapsed
 
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
