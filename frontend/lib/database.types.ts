@@ -756,6 +756,10 @@ export type Database = {
         Args: { p_message_id: string; p_worker: string; p_state: string; p_reply: string; p_classification: Json; p_usage: Json; p_lease_seconds?: number };
         Returns: Json;
       };
+      complete_messages: {
+        Args: { p_items: Json };
+        Returns: Json;
+      };
       conversation_json: {
         Args: { p_conversation_id: string };
         Returns: Json;
@@ -830,6 +834,10 @@ export type Database = {
       };
       queue_stats: {
         Args: never;
+        Returns: Json;
+      };
+      record_deliveries: {
+        Args: { p_items: Json };
         Returns: Json;
       };
       record_delivery: {

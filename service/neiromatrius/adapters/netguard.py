@@ -8,6 +8,7 @@ address it checked, so DNS rebinding between check and connect cannot reach an i
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 
@@ -170,8 +171,10 @@ class WebhookUrlGuard:
             raise InputError(FIELD, f"{FIELD} points to a private, loopback, link-local or metadata address")
 
 
+@functools.lru_cache(maxsize=1024)
 def _parse_url(url: str) -> httpx.URL:
-    """Parse with httpx, the parser that will send the request, so both read the URL alike."""
+    """Parse with httpx, the parser that will send the request, so both read the URL alike. A business's
+    callers send the same few URLs again and again: each is parsed once (a refusal is not kept)."""
     if len(url) > MAX_WEBHOOK_URL_CHARS:
         raise InputError(FIELD, f"{FIELD} must be at most {MAX_WEBHOOK_URL_CHARS} characters")
     if any(char.isspace() or not char.isprintable() for char in url):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +32,9 @@ from ..errors import LeaseLost, NotFound, StoreError, StoreUnavailable
 # PostgREST's own codes for "the database is not there" and SQLSTATE classes that mean the same.
 _UNAVAILABLE_CODES = {"PGRST000", "PGRST001", "PGRST002", "PGRST003", "502", "503", "504", "520"}
 _UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+# Completions finishing together go in one transaction: few enough that an operator's action on one of
+# those conversations waits for a few of them, not for a listener's whole load.
+COMPLETIONS_PER_CALL = 16
 
 
 def _translate(exc: Exception, what: str) -> StoreError:
@@ -57,6 +62,12 @@ class SupabaseMessageStore:
         self._client = client
         self._burst_windows = dict(burst_windows) if burst_windows is not None else None
         self._context_limit = context_limit  # set: a claim brings the conversation so far with it
+        self._delivery_records = _GroupCommit(
+            functools.partial(self._together, "record_deliveries", "record_delivery"), limit=100
+        )
+        self._completions = _GroupCommit(
+            functools.partial(self._together, "complete_messages", "complete_message"), limit=COMPLETIONS_PER_CALL
+        )
 
     async def _rpc(self, name: str, params: dict[str, Any]) -> Any:
         try:
@@ -136,17 +147,19 @@ class SupabaseMessageStore:
     async def complete(
         self, message_id: str, worker: str, triage: Triage, state: MessageState, lease_delivery: float | None = None
     ) -> Completion:
+        """Completed with the others that finish while the previous completion is on its way: one call
+        for all of them (``complete_messages``), each in its own right. Alone, it goes at once."""
         params: dict[str, Any] = {
-            "p_message_id": message_id,
-            "p_worker": worker,
-            "p_state": state.value,
-            "p_reply": triage.reply,
-            "p_classification": triage.classification.model_dump(mode="json"),
-            "p_usage": triage.usage.model_dump(mode="json"),
+            "message_id": message_id,
+            "worker": worker,
+            "state": state.value,
+            "reply": triage.reply,
+            "classification": triage.classification.model_dump(mode="json"),
+            "usage": triage.usage.model_dump(mode="json"),
         }
         if lease_delivery is not None:
-            params["p_lease_seconds"] = lease_delivery
-        data = await self._rpc("complete_message", params)
+            params["lease_seconds"] = lease_delivery
+        data = await self._completions.add(params)
         status = data.get("status")
         if status in ("completed", "already_done"):
             delivery = data.get("delivery")
@@ -178,19 +191,90 @@ class SupabaseMessageStore:
     async def record_delivery(
         self, job: DeliveryJob, worker: str, attempt: DeliveryAttempt, next_attempt_at: datetime | None
     ) -> None:
-        await self._rpc(
-            "record_delivery",
+        """Recorded with the other attempts that finish while the previous record is on its way: one call
+        for all of them (``record_deliveries``). Alone, it goes at once."""
+        await self._delivery_records.add(
             {
-                "p_reply_id": job.reply_id,
-                "p_worker": worker,
-                "p_outcome": attempt.outcome.value,
-                "p_webhook_id": attempt.webhook_id,
-                "p_status_code": attempt.status_code,
-                "p_error": attempt.error,
-                "p_duration_ms": attempt.duration_ms,
-                "p_next_attempt_at": next_attempt_at.isoformat() if next_attempt_at else None,
-            },
+                "reply_id": job.reply_id,
+                "worker": worker,
+                "outcome": attempt.outcome.value,
+                "webhook_id": attempt.webhook_id,
+                "status_code": attempt.status_code,
+                "error": attempt.error,
+                "duration_ms": attempt.duration_ms,
+                "next_attempt_at": next_attempt_at.isoformat() if next_attempt_at else None,
+            }
         )
+
+    async def _together(self, batch: str, single: str, items: list[dict[str, Any]]) -> list[Any]:
+        """``items`` in one call of ``batch`` (each answered as ``single`` would answer it), or alone by
+        ``single``. If the database refuses the batch (one bad value would), each goes on its own, so the
+        others are done and only the bad one fails. Each answer, or the error for its item."""
+        if len(items) > 1:
+            try:
+                answers = await self._rpc(batch, {"p_items": items})
+            except StoreUnavailable as exc:
+                return [exc] * len(items)
+            except StoreError:
+                pass
+            else:
+                if isinstance(answers, list) and len(answers) == len(items):
+                    return answers
+                return [StoreError(f"{batch}: {len(items)} items, an answer that is not one for each")] * len(items)
+        outcomes: list[Any] = []
+        for item in items:
+            try:
+                outcomes.append(await self._rpc(single, {f"p_{key}": value for key, value in item.items()}))
+            except StoreError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+
+class _GroupCommit:
+    """Items added while a batch is on its way wait and go together in the next one (at most ``limit``):
+    nothing waits while the store is idle, and under load one call carries many. Each ``add`` returns
+    its own item's answer, or raises its error. A caller cancelled while waiting does not take its item
+    back: it goes."""
+
+    def __init__(self, send: Callable[[list[dict[str, Any]]], Awaitable[list[Any]]], limit: int = 100) -> None:
+        self._send = send
+        self._limit = limit
+        self._waiting: list[tuple[dict[str, Any], asyncio.Future[Any]]] = []
+        self._sending: asyncio.Task[None] | None = None
+
+    async def add(self, item: dict[str, Any]) -> Any:
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, done))
+        if self._sending is None:
+            # Starts on the loop's next turn: what else is added in this one goes with it.
+            self._sending = asyncio.create_task(self._drain())
+        return await done
+
+    async def _drain(self) -> None:
+        batch: list[tuple[dict[str, Any], asyncio.Future[Any]]] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[: self._limit], self._waiting[self._limit :]
+                try:
+                    outcomes = await self._send([item for item, _ in batch])
+                    if len(outcomes) != len(batch):
+                        raise RuntimeError(f"{len(batch)} items sent, {len(outcomes)} answers")
+                except Exception as exc:  # a bug: still, no caller may wait forever
+                    outcomes = [exc] * len(batch)
+                for (_, done), outcome in zip(batch, outcomes, strict=True):
+                    if done.done():
+                        continue
+                    if isinstance(outcome, BaseException):
+                        done.set_exception(outcome)
+                    else:
+                        done.set_result(outcome)
+        except BaseException:  # cancelled (the loop is closing): so are the callers still waiting
+            for _, done in [*batch, *self._waiting]:
+                done.cancel()
+            self._waiting = []
+            raise
+        finally:
+            self._sending = None
 
 
 class SupabaseCategories:

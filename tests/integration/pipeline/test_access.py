@@ -37,6 +37,8 @@ FUNCTIONS: dict[str, dict[str, object]] = {
         "p_reply_id": UID, "p_worker": "w", "p_outcome": "failed", "p_webhook_id": "x", "p_status_code": None,
         "p_error": None, "p_duration_ms": 0, "p_next_attempt_at": None,
     },
+    "record_deliveries": {"p_items": []},
+    "complete_messages": {"p_items": []},
     "take_intake_tokens": {
         "p_client_id": "x", "p_platform": "test", "p_chat_id": "x", "p_client_per_minute": 1, "p_chat_per_minute": 1,
     },

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -13,7 +14,9 @@ import pytest
 from neiromatrius.adapters.supabase_store import SupabaseMessageStore
 from neiromatrius.core.models import (
     Classification,
+    Completion,
     DeliveryAttempt,
+    DeliveryJob,
     DeliveryOutcome,
     IncomingMessage,
     MessageState,
@@ -21,7 +24,7 @@ from neiromatrius.core.models import (
     Triage,
     Usage,
 )
-from neiromatrius.errors import LeaseLost, NotFound
+from neiromatrius.errors import LeaseLost, NotFound, StoreError, StoreUnavailable
 from tests.conftest import Stack
 from tests.support.waiting import eventually
 
@@ -339,6 +342,129 @@ async def test_deliveries_are_claimed_once_recorded_and_retried_when_due(
     log = await db.fetch("select attempt, outcome, status_code, worker from delivery_attempts where reply_id = $1"
                          " order by attempt", reply_id)  # fmt: skip
     assert [tuple(r) for r in log] == [(1, "retry", 500, "d1"), (2, "delivered", 200, "d2")]
+
+
+async def _leased_jobs(store: SupabaseMessageStore, incoming: Make, count: int) -> list[DeliveryJob]:
+    jobs = []
+    for n in range(count):
+        await store.intake(incoming(f"message {n}", chat_id=f"chat-together-{n}", webhook_url="https://example.com/h"))
+    for claimed in await store.claim("w1", count, 30, 3):
+        done = await store.complete(claimed.id, "w1", triage(), MessageState.ANSWERED, lease_delivery=45)
+        assert done.delivery is not None
+        jobs.append(done.delivery)
+    assert len(jobs) == count
+    return jobs
+
+
+def _calls(store: SupabaseMessageStore, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Each RPC the store makes from now on: its name and how many attempts it carries."""
+    calls: list[tuple[str, int]] = []
+    rpc = store._rpc
+
+    async def counted(name: str, params: dict[str, Any]) -> Any:
+        calls.append((name, len(params.get("p_items", [params]))))
+        return await rpc(name, params)
+
+    monkeypatch.setattr(store, "_rpc", counted)
+    return calls
+
+
+async def test_attempts_finishing_together_are_recorded_in_one_call_each_as_alone(
+    store: SupabaseMessageStore, incoming: Make, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs = await _leased_jobs(store, incoming, 4)
+    calls = _calls(store, monkeypatch)
+    retry_at = datetime.now(UTC) + timedelta(minutes=5)
+    attempts = [
+        DeliveryAttempt(outcome=DeliveryOutcome.DELIVERED, webhook_id=jobs[0].reply_id, url=None, status_code=200),
+        DeliveryAttempt(outcome=DeliveryOutcome.RETRY, webhook_id=jobs[1].reply_id, url=None, status_code=503,
+                        error="HTTP 503"),
+        DeliveryAttempt(outcome=DeliveryOutcome.FAILED, webhook_id=jobs[2].reply_id, url=None, status_code=404),
+        DeliveryAttempt(outcome=DeliveryOutcome.STOPPED, webhook_id=jobs[3].reply_id, url=None, status_code=410),
+    ]  # fmt: skip
+
+    due = [retry_at if attempt.outcome is DeliveryOutcome.RETRY else None for attempt in attempts]
+    await asyncio.gather(
+        *(store.record_delivery(job, "w1", attempt, at) for job, attempt, at in zip(jobs, attempts, due, strict=True))
+    )
+
+    assert calls == [("record_deliveries", 4)]
+    rows = {str(r["id"]): r for r in await db.fetch("select * from replies where id = any($1::uuid[])",
+                                                     [job.reply_id for job in jobs])}  # fmt: skip
+    states = [(rows[j.reply_id]["delivery_state"], rows[j.reply_id]["last_status_code"]) for j in jobs]
+    assert states == [("delivered", 200), ("retrying", 503), ("failed", 404), ("stopped", 410)]
+    assert rows[jobs[1].reply_id]["next_attempt_at"] == retry_at
+    assert all(rows[j.reply_id]["delivery_lease_owner"] is None for j in jobs)
+    logged = await db.fetch(
+        "select reply_id, attempt, outcome, worker from delivery_attempts where reply_id = any($1::uuid[])",
+        [job.reply_id for job in jobs],
+    )
+    assert sorted((str(r["reply_id"]), r["attempt"], r["outcome"], r["worker"]) for r in logged) == sorted(
+        (j.reply_id, 1, a.outcome.value, "w1") for j, a in zip(jobs, attempts, strict=True)
+    )
+
+    # Alone (nothing else on its way), an attempt goes at once, in a call of its own.
+    [late] = await _leased_jobs(store, incoming, 1)
+    ok = DeliveryAttempt(outcome=DeliveryOutcome.DELIVERED, webhook_id=late.reply_id, url=None, status_code=200)
+    await store.record_delivery(late, "w1", ok, None)
+    assert calls[-1] == ("record_delivery", 1)
+
+
+async def test_a_batch_the_database_refuses_is_recorded_one_by_one_and_only_the_bad_attempt_fails(
+    store: SupabaseMessageStore, incoming: Make, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs = await _leased_jobs(store, incoming, 3)
+    calls = _calls(store, monkeypatch)
+    codes = [200, 10**12, 200]  # the second is no integer Postgres can store: the batch's transaction fails
+
+    results = await asyncio.gather(
+        *(store.record_delivery(job, "w1", DeliveryAttempt(outcome=DeliveryOutcome.DELIVERED, webhook_id=job.reply_id,
+                                                           url=None, status_code=code), None)
+          for job, code in zip(jobs, codes, strict=True)),
+        return_exceptions=True,
+    )  # fmt: skip
+
+    assert calls == [("record_deliveries", 3), ("record_delivery", 1), ("record_delivery", 1), ("record_delivery", 1)]
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], StoreError) and not isinstance(results[1], StoreUnavailable)
+    states = await db.fetch("select id, delivery_state from replies where id = any($1::uuid[])",
+                            [job.reply_id for job in jobs])  # fmt: skip
+    by_id = {str(r["id"]): r["delivery_state"] for r in states}
+    assert [by_id[j.reply_id] for j in jobs] == ["delivered", "delivering", "delivered"]
+
+
+async def test_completions_finishing_together_go_in_one_call_each_answered_as_alone(
+    store: SupabaseMessageStore, incoming: Make, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(4):
+        await store.intake(incoming(f"message {n}", chat_id=f"chat-complete-{n}", webhook_url="https://example.com/h"))
+    claimed = await store.claim("w1", 3, 30, 3)
+    [other] = await store.claim("w2", 1, 30, 3)
+    calls = _calls(store, monkeypatch)
+
+    answers = await asyncio.gather(
+        *(store.complete(c.id, "w1", triage(f"answer {c.content}"), MessageState.ANSWERED, lease_delivery=45)
+          for c in claimed),
+        store.complete(other.id, "w1", triage(), MessageState.ANSWERED),  # w2's lease: refused, alone
+        return_exceptions=True,
+    )  # fmt: skip
+
+    assert calls == [("complete_messages", 4)]
+    *done, refused = answers
+    assert isinstance(refused, LeaseLost)
+    for message, completion in zip(claimed, done, strict=True):
+        assert isinstance(completion, Completion) and completion.outcome is Outcome.SENT
+        assert completion.message_ids == (message.id,)
+        assert completion.delivery is not None and completion.delivery.message_id == message.id
+        assert completion.delivery.content == f"answer {message.content}"
+    states = await db.fetch("select id, state from messages where id = any($1::uuid[])",
+                            [c.id for c in [*claimed, other]])  # fmt: skip
+    by_id = {str(r["id"]): r["state"] for r in states}
+    assert [by_id[c.id] for c in [*claimed, other]] == ["answered", "answered", "answered", "processing"]
+
+    # A retried completion (its answer lost) gets the same answer back, in a call of its own.
+    again = await store.complete(claimed[0].id, "w1", triage("other"), MessageState.ANSWERED, lease_delivery=45)
+    assert again == done[0] and calls[-1] == ("complete_message", 1)
 
 
 async def test_a_completion_asked_to_lease_its_delivery_hands_the_job_to_its_worker_and_to_nobody_else(
