@@ -1,4 +1,4 @@
-"""The store's group commit for delivery records: what waits goes together, nothing waits for nothing."""
+"""The store's group commit (completions, delivery records): what waits goes together, nothing waits for nothing."""
 
 from __future__ import annotations
 
@@ -18,11 +18,30 @@ class HeldSender:
         self.batches: list[list[int]] = []
         self.release = asyncio.Event()
         self._fail = fail or set()
+        self._sent: asyncio.Queue[list[int]] = asyncio.Queue()
+        self._in_flight = 0
+        self.most_in_flight = 0
 
     async def __call__(self, items: list[dict[str, Any]]) -> list[object]:
         self.batches.append([item["n"] for item in items])
-        await self.release.wait()
+        self._sent.put_nowait(self.batches[-1])
+        self._in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self._in_flight)
+        try:
+            await self.release.wait()
+        finally:
+            self._in_flight -= 1
         return [StoreError(f"bad {item['n']}") if item["n"] in self._fail else f"answer {item['n']}" for item in items]
+
+    async def on_its_way(self) -> list[int]:
+        """The next batch, once it has been handed to the sender."""
+        return await asyncio.wait_for(self._sent.get(), 5)
+
+
+async def first_steps() -> None:
+    """One turn of the loop: the tasks created before this call run up to their first wait (their ``add``
+    has put its item in line) before it returns. Not a wait for time."""
+    await asyncio.sleep(0)
 
 
 async def test_items_added_while_a_batch_is_on_its_way_go_together_in_the_next_up_to_the_limit() -> None:
@@ -30,15 +49,15 @@ async def test_items_added_while_a_batch_is_on_its_way_go_together_in_the_next_u
     group = _GroupCommit(send, limit=3)
 
     first = asyncio.create_task(group.add({"n": 0}))
-    await asyncio.sleep(0.01)
-    assert send.batches == [[0]]  # alone, it went at once
+    assert await send.on_its_way() == [0]  # alone, it went at once
     later = [asyncio.create_task(group.add({"n": n})) for n in range(1, 6)]
-    await asyncio.sleep(0.01)
+    await first_steps()
     assert send.batches == [[0]]  # they wait for the batch on its way
     send.release.set()
     await asyncio.wait_for(asyncio.gather(first, *later), 5)
 
     assert send.batches == [[0], [1, 2, 3], [4, 5]]
+    assert send.most_in_flight == 1  # one call at a time: the next batch left once the one before came back
 
 
 async def test_each_caller_gets_its_own_items_answer_or_error() -> None:
@@ -58,9 +77,9 @@ async def test_a_cancelled_caller_leaves_its_item_to_go_and_the_others_are_answe
     send = HeldSender()
     group = _GroupCommit(send)
     first = asyncio.create_task(group.add({"n": 0}))
-    await asyncio.sleep(0.01)
+    await send.on_its_way()
     waiting = [asyncio.create_task(group.add({"n": n})) for n in (1, 2)]
-    await asyncio.sleep(0.01)
+    await first_steps()
     waiting[0].cancel()
     send.release.set()
 
@@ -100,9 +119,9 @@ async def test_cancelling_the_batch_on_its_way_cancels_its_callers_instead_of_le
     send = HeldSender()
     group = _GroupCommit(send)
     callers = [asyncio.create_task(group.add({"n": 0}))]
-    await asyncio.sleep(0.01)
+    await send.on_its_way()
     callers += [asyncio.create_task(group.add({"n": n})) for n in range(1, waiting + 1)]
-    await asyncio.sleep(0.01)
+    await first_steps()
 
     sending = group._sending
     assert sending is not None
