@@ -160,6 +160,7 @@ class LocalStack:
             config = uvicorn.Config(
                 app, host=self.options.host, port=self.options.port, ws="websockets-sansio",
                 lifespan="on", log_level="warning", access_log=False, timeout_graceful_shutdown=5,
+                ws_per_message_deflate=False,  # Realtime's Phoenix endpoint compresses no frame
             )  # fmt: skip
             try:
                 await _AnnouncingServer(config, endpoints, self.options.env_file).serve()

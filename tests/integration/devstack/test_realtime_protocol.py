@@ -76,6 +76,17 @@ async def test_connecting_needs_a_known_api_key(stack: Stack) -> None:
         assert json.loads(info.value.response.body or b"{}")
 
 
+async def test_frames_go_uncompressed_even_when_the_client_offers_permessage_deflate(stack: Stack) -> None:
+    # Realtime's Phoenix endpoint does not enable compression: the handshake accepts no extension, and
+    # every client pays no deflate on either side. (websockets offers permessage-deflate by default.)
+    async with connect(socket_url(stack, "1.0.0", stack.anon_key)) as ws:
+        assert ws.request is not None and ws.response is not None
+        assert "permessage-deflate" in ws.request.headers.get("Sec-WebSocket-Extensions", "")
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        await ws.send(v1("phoenix", "heartbeat", {}, "1"))
+        assert (await receive(ws))["payload"]["status"] == "ok"
+
+
 async def test_v1_heartbeat_and_unmatched_topic(open_socket: Callable[[str], Any]) -> None:
     ws = await open_socket("1.0.0")
     await ws.send(v1("phoenix", "heartbeat", {}, None))
