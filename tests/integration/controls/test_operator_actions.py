@@ -291,8 +291,11 @@ async def test_a_handoff_leaves_the_bot_off_sends_the_notice_of_the_language_and
     assert (notice["kind"], notice["content"]) == (
         "handoff_notice", "Спасибо! Коллега посмотрит ваше сообщение и скоро ответит вам здесь.",
     )  # fmt: skip
+    said = await message_row(db, str(notice["outbound_message_id"]))  # the notice is in the history
+    assert (said["direction"], said["content"], str(said["reply_to"])) == ("outbound", notice["content"], message)
     bot = await reply_row(db, done["reply_id"])
     assert (bot["status"], bot["delivery_state"], bot["outcome"]) == ("draft", "held", "handoff")
+    assert bot["outbound_message_id"] is None and bot["next_attempt_at"] is None  # a draft is not in it yet
     assert ids(await pipeline.leased()) == [done["delivered_reply_id"]]
     row = await conversation_row(db, conversation)
     assert (row["bot_mode"], row["resume_mode"], row["handed_off_at"] is not None) == ("off", "auto", True)
