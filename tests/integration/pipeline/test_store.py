@@ -110,6 +110,71 @@ async def test_a_retry_or_a_refused_reuse_of_a_key_writes_nothing(
     assert after == before  # the retry did not touch the conversation
 
 
+async def test_a_message_to_a_known_conversation_writes_it_once_and_a_new_webhook_url_is_kept(
+    store: SupabaseMessageStore, incoming: Make, db: asyncpg.Connection
+) -> None:
+    # Every row version of the conversation is one UPDATE event for each console watching the inbox.
+    await db.execute(
+        "create table test_conversation_writes (n serial, conversation_id uuid, preview text, updated_at timestamptz)"
+    )
+    await db.execute(
+        "create function test_count_conversation_writes() returns trigger language plpgsql as $$ begin"
+        " insert into public.test_conversation_writes (conversation_id, preview, updated_at)"
+        " values (new.id, new.last_message_preview, new.updated_at);"
+        " return null; end $$"
+    )
+    await db.execute(
+        "create trigger test_count_conversation_writes after update on conversations for each row"
+        " execute function test_count_conversation_writes()"
+    )
+    try:
+        first = await store.intake(incoming("one", webhook_url="http://127.0.0.1:9/a"))
+        await store.intake(incoming("two", webhook_url="http://127.0.0.1:9/a"))
+        await store.intake(incoming("three", webhook_url=None))  # no URL: the conversation keeps its own
+        await store.intake(incoming("four", webhook_url="http://127.0.0.1:9/b"))
+        writes = await db.fetch(
+            "select preview, updated_at from test_conversation_writes where conversation_id = $1::uuid order by n",
+            first.conversation_id,
+        )
+    finally:
+        await db.execute("drop trigger test_count_conversation_writes on conversations")
+        await db.execute("drop function test_count_conversation_writes()")
+        await db.execute("drop table test_conversation_writes")
+    # Inserted with the first message, then one write per message; the new URL is one write more.
+    assert [w["preview"] for w in writes] == ["one", "two", "three", "three", "four"]
+    moved = [w["updated_at"] for w in writes if w["preview"] in ("one", "two")]
+    assert moved[0] < moved[1]  # "two" needed no upsert: its message moved updated_at
+    row = await db.fetchrow(
+        "select webhook_url, unread_count, last_message_preview from conversations where id = $1::uuid",
+        first.conversation_id,
+    )
+    assert row is not None and tuple(row) == ("http://127.0.0.1:9/b", 4, "four")
+
+
+async def test_a_message_to_a_known_conversation_takes_its_time_once_it_holds_the_conversation(
+    store: SupabaseMessageStore, incoming: Make, db: asyncpg.Connection, stack: Stack
+) -> None:
+    # created_at (clock_timestamp) orders a conversation's messages as they commit only if each intake holds
+    # the conversation's row while it inserts, as the upsert did: a known one is locked without a write.
+    first = await store.intake(incoming("one"))
+    holder = await asyncpg.connect(stack.database_url)
+    try:
+        async with holder.transaction():
+            await holder.execute("select from conversations where id = $1::uuid for update", first.conversation_id)
+            second = asyncio.create_task(store.intake(incoming("two")))
+            await eventually(
+                lambda: db.fetchval(
+                    "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+                    " and query like '%intake_message%'"
+                )
+            )
+            released_at = await holder.fetchval("select clock_timestamp()")
+        created_at = await db.fetchval("select created_at from messages where id = $1::uuid", (await second).id)
+    finally:
+        await holder.close()
+    assert created_at > released_at
+
+
 async def test_concurrent_retries_with_one_key_store_one_message(
     store: SupabaseMessageStore, incoming: Make, db: asyncpg.Connection, client_id: str
 ) -> None:
